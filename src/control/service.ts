@@ -1,0 +1,86 @@
+import { type BusConnection, ServiceError } from '../dbus/bus.js';
+import { HookRefusal, type Coordinator, type HookRequest } from '../engine/coordinator.js';
+import type { LockTable } from '../locks/table.js';
+import type { Logger } from '../log/logger.js';
+import { ERROR_FAILED, ERROR_REFUSED, INTROSPECTION_XML, MANAGER_IFACE, OBJECT_PATH } from './names.js';
+
+export interface StatusSource {
+  version: string;
+  startedAt: number;
+  config: string;
+  managedVgs: () => string[];
+  libvirtOwner: () => string | undefined;
+}
+
+export interface ControlActions {
+  reload: () => Promise<string>;
+}
+
+/** The daemon's own D-Bus object: the hook gateway, status, reconcile and reload. */
+export class ControlService {
+  constructor(
+    private readonly bus: BusConnection,
+    private readonly coordinator: Coordinator,
+    private readonly table: LockTable,
+    private readonly logger: Logger,
+    private readonly source: StatusSource,
+    private readonly actions: ControlActions,
+  ) {}
+
+  start(): void {
+    this.bus.serveObject(OBJECT_PATH, MANAGER_IFACE, INTROSPECTION_XML, {
+      Hook: (body) => this.hook(body),
+      Status: async () => ({ signature: 's', body: [JSON.stringify(this.status())] }),
+      Reconcile: async () => {
+        try {
+          const report = await this.coordinator.reconcile('requested over D-Bus');
+          return { signature: 's', body: [JSON.stringify(report)] };
+        } catch (err) {
+          throw new ServiceError(ERROR_FAILED, `reconcile failed: ${(err as Error).message}`);
+        }
+      },
+      Reload: async () => {
+        try {
+          return { signature: 's', body: [await this.actions.reload()] };
+        } catch (err) {
+          throw new ServiceError(ERROR_FAILED, (err as Error).message);
+        }
+      },
+    });
+  }
+
+  private async hook(body: unknown[]): Promise<{ signature: string; body: unknown[] }> {
+    const [name, op, subop, extra, xml] = body.map((v) => (typeof v === 'string' ? v : ''));
+    const req: HookRequest = { name, op, subop, extra, xml };
+    const started = performance.now();
+    try {
+      const result = await this.coordinator.hook(req);
+      this.logger.info(`hook ${op} ${subop} of ${name}: allowed (${result}) in ${Math.round(performance.now() - started)} ms`);
+      return { signature: 's', body: [result] };
+    } catch (err) {
+      const message = err instanceof HookRefusal ? err.message : `internal error while handling ${op} of ${name}: ${(err as Error).message}`;
+      this.logger.error(`hook ${op} ${subop} of ${name}: refused: ${message}`);
+      throw new ServiceError(ERROR_REFUSED, message);
+    }
+  }
+
+  status(): object {
+    return {
+      version: this.source.version,
+      startedAt: new Date(this.source.startedAt).toISOString(),
+      config: this.source.config,
+      libvirt: { owner: this.source.libvirtOwner() ?? null },
+      managedVgs: this.source.managedVgs(),
+      locks: this.table.status(),
+      domains: [...this.table.domains.values()].map((d) => ({
+        uuid: d.uuid,
+        name: d.name,
+        phase: d.phase,
+        since: new Date(d.since).toISOString(),
+        lvs: Object.fromEntries(d.wanted),
+        lastError: d.lastError ?? null,
+      })),
+      lastReconcile: this.coordinator.lastReconcile ?? null,
+    };
+  }
+}

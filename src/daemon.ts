@@ -1,0 +1,164 @@
+import { createRequire } from 'node:module';
+import { type Config, diffConfig, hookGatedOps, loadConfig } from './config/index.js';
+import { BusConnection } from './dbus/bus.js';
+import { ControlService } from './control/service.js';
+import { BUS_NAME } from './control/names.js';
+import { Coordinator } from './engine/coordinator.js';
+import { DiskResolver } from './engine/resolver.js';
+import { writeHookRuntimeFile } from './hook/runtime-file.js';
+import { LibvirtClient } from './libvirt/client.js';
+import { LockTable } from './locks/table.js';
+import { AuditLog } from './log/audit.js';
+import type { Logger } from './log/logger.js';
+import { Lvm } from './lvm/lvm.js';
+
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/**
+ * The composition root: plain constructors wired in one place. Constructors only store fields;
+ * start() does the work in order and owns the D-Bus name last, so systemd (Type=dbus) sees the
+ * daemon ready only when events are subscribed and the first reconcile has run.
+ */
+export class Daemon {
+  private config: Config;
+  private bus: BusConnection | undefined;
+  private coordinator: Coordinator | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private stopping = false;
+
+  constructor(
+    private readonly configFile: string,
+    initialConfig: Config,
+    private readonly logger: Logger,
+    private readonly onFatal: (reason: string) => void,
+  ) {
+    this.config = initialConfig;
+  }
+
+  async start(): Promise<void> {
+    const cfg = () => this.config;
+    const { logger } = this;
+    const bus = await BusConnection.connect(cfg().dbus.address, cfg().libvirt.callTimeoutMs);
+    this.bus = bus;
+    bus.onDeath((reason) => this.onFatal(reason));
+
+    const lvm = new Lvm(() => cfg().lvm);
+    const table = new LockTable();
+    const resolver = new DiskResolver(lvm, () => cfg().volumes, logger);
+    const libvirt = new LibvirtClient(bus, cfg().libvirt.connection, () => cfg().libvirt.callTimeoutMs);
+    const coordinator = new Coordinator({
+      lvm,
+      libvirt,
+      resolver,
+      table,
+      audit: new AuditLog(logger),
+      logger,
+      actions: () => cfg().actions,
+    });
+    this.coordinator = coordinator;
+
+    libvirt.on('domainEvent', (e) => void coordinator.onDomainEvent(e.uuid, e.event, e.detail));
+    libvirt.on('deviceAdded', (e) => void this.guard(`device ${e.alias} added to ${e.uuid}`, coordinator.onDeviceAdded(e.uuid, e.alias)));
+    libvirt.on('deviceRemoved', (e) => void this.guard(`device ${e.alias} removed from ${e.uuid}`, coordinator.onDeviceRemoved(e.uuid, e.alias)));
+    libvirt.on('ownerChanged', (owner) => {
+      logger.warning(`org.libvirt has a new owner (${owner}): events may have been lost; reconciling`);
+      void this.resync('libvirt-dbus restarted');
+    });
+    await libvirt.subscribe();
+
+    const control = new ControlService(
+      bus,
+      coordinator,
+      table,
+      logger,
+      {
+        version: VERSION,
+        startedAt: this.startedAt,
+        config: this.configFile,
+        managedVgs: () => resolver.managedVgs(),
+        libvirtOwner: () => libvirt.libvirtOwner,
+      },
+      { reload: () => this.reload() },
+    );
+    control.start();
+
+    await this.resync('startup');
+    await this.publishHookSettings();
+    await bus.requestName(BUS_NAME);
+    this.scheduleResync();
+    logger.notice(`virt-lvmlockd ${VERSION} ready on ${cfg().dbus.address} bus, libvirt connection ${cfg().libvirt.connection}`);
+  }
+
+  /** A failed reconcile is reported and retried on the next tick; it never stops the daemon. */
+  private async resync(cause: string): Promise<void> {
+    try {
+      await this.coordinator?.reconcile(cause);
+    } catch (err) {
+      this.logger.error(`reconcile (${cause}) failed: ${(err as Error).message}; retrying at the next resync`);
+    }
+  }
+
+  private scheduleResync(): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    if (this.stopping) return;
+    this.resyncTimer = setTimeout(() => {
+      void this.resync('timer').finally(() => this.scheduleResync());
+    }, this.config.libvirt.resyncIntervalMs);
+  }
+
+  private async guard(what: string, work: Promise<void>): Promise<void> {
+    try {
+      await work;
+    } catch (err) {
+      this.logger.error(`${what}: ${(err as Error).message}`);
+    }
+  }
+
+  private async publishHookSettings(): Promise<void> {
+    const file = await writeHookRuntimeFile(this.config.hook.runtimeDir, hookGatedOps(this.config), this.config.hook.timeoutMs);
+    this.logger.debug(`hook settings published in ${file}: ${hookGatedOps(this.config).join(' ')}`);
+  }
+
+  /** SIGHUP: apply what can change live; an invalid file keeps the old config. */
+  async reload(): Promise<string> {
+    let next: Config;
+    try {
+      next = await loadConfig(this.configFile);
+    } catch (err) {
+      const message = `reload failed, keeping the old configuration: ${(err as Error).message}`;
+      this.logger.error(message);
+      throw new Error(message);
+    }
+    const change = diffConfig(this.config, next);
+    // Keys that need a restart keep their old value until then, so the running state stays coherent.
+    const merged: Config = { ...next, dbus: this.config.dbus, libvirt: { ...next.libvirt, connection: this.config.libvirt.connection }, hook: { ...next.hook, runtimeDir: this.config.hook.runtimeDir } };
+    this.config = merged;
+    this.logger.setLevel(merged.log.level);
+    await this.publishHookSettings();
+    this.scheduleResync();
+    const parts = [`reloaded ${this.configFile}`];
+    parts.push(change.applied.length ? `applied: ${change.applied.join(', ')}` : 'nothing changed that applies live');
+    if (change.needRestart.length) parts.push(`need a restart to take effect: ${change.needRestart.join(', ')}`);
+    const message = parts.join('; ');
+    if (change.needRestart.length) this.logger.warning(message);
+    else this.logger.notice(message);
+    return message;
+  }
+
+  /** Locks are deliberately kept: the guests go on running while the daemon is down. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.coordinator?.stop();
+    if (this.coordinator) {
+      const drained = await Promise.race([
+        this.coordinator.queue.drain().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000).unref()),
+      ]);
+      if (!drained) this.logger.warning('stopping with lock operations still in flight after 10 s');
+    }
+    this.bus?.disconnect();
+  }
+}

@@ -1,0 +1,197 @@
+import type { Action, HookOp } from '../config/types.js';
+import type { LockMode, TargetMode } from '../locks/lv.js';
+import { parseLvKey } from '../locks/lv.js';
+import type { DomainEntry, LockTable, Phase } from '../locks/table.js';
+
+/**
+ * The lock policy as pure functions: given the table and one input, they say what should happen.
+ * They do no I/O, so every decision is testable by feeding inputs and reading the result.
+ */
+
+export type { Action, HookOp } from '../config/types.js';
+
+/** One lvchange: all the listed LVs of one VG to one mode. */
+export interface Transition {
+  vg: string;
+  lvs: string[];
+  to: TargetMode;
+}
+
+export type HookDecision =
+  /** Nothing to change; answer the hook with success. */
+  | { kind: 'allow'; note: string }
+  /** Take the domain's managed LVs: in their own modes (ex, sh for shareable), or all sh. */
+  | { kind: 'lock'; modes: 'own' | 'shared'; phase: Phase };
+
+/**
+ * What a synchronous hook call asks for. Only begin-ops reach here (the hook forwards nothing else),
+ * and during an incoming migration the later start hooks change nothing: the destination already
+ * holds sh, and ex would be refused while the source still runs.
+ */
+export function decideHook(op: HookOp, subop: string, entry: DomainEntry | undefined, actions: Record<HookOp, Action>): HookDecision {
+  if (subop !== 'begin') return { kind: 'allow', note: `${op} ${subop} needs no lock change` };
+  if (op === 'migrate') {
+    const action = actions.migrate;
+    if (action === 'none') return { kind: 'allow', note: 'migrate action is none' };
+    return { kind: 'lock', modes: action === 'exclusive' ? 'own' : 'shared', phase: 'incoming' };
+  }
+  if (entry?.phase === 'incoming') {
+    return { kind: 'allow', note: `${op} during an incoming migration keeps the shared locks` };
+  }
+  if (op === 'prepare' || op === 'start' || op === 'started') {
+    const action = actions[op];
+    if (action === 'none' || action === 'unlock') return { kind: 'allow', note: `${op} action is ${action}` };
+    return { kind: 'lock', modes: action === 'exclusive' ? 'own' : 'shared', phase: 'starting' };
+  }
+  return { kind: 'allow', note: `${op} needs no lock change` };
+}
+
+/** The mode each LV gets for a lock decision. */
+export function modesFor(wanted: Map<string, LockMode>, modes: 'own' | 'shared'): Map<string, LockMode> {
+  if (modes === 'own') return new Map(wanted);
+  return new Map([...wanted.keys()].map((lv) => [lv, 'sh' as LockMode]));
+}
+
+export interface LocalConflict {
+  lv: string;
+  reason: string;
+}
+
+/**
+ * lvmlockd only arbitrates between hosts: on one host a second domain would get an LV that is
+ * already active. So two local domains may share an LV only if both want it sh.
+ */
+export function localConflicts(table: LockTable, uuid: string, wanted: Map<string, LockMode>): LocalConflict[] {
+  const conflicts: LocalConflict[] = [];
+  for (const [lv, mode] of wanted) {
+    for (const other of table.usersOf(lv, uuid)) {
+      const otherMode = other.wanted.get(lv);
+      if (mode === 'ex' || otherMode === 'ex') {
+        conflicts.push({
+          lv,
+          reason: `already used by domain ${other.name} (${other.uuid}) on this host, which holds it ${otherMode}; an LV can be shared only when every user marks it shareable or readonly`,
+        });
+      }
+    }
+  }
+  return conflicts;
+}
+
+/** Groups LVs by VG and target mode: one lvchange per VG per mode. */
+export function groupTransitions(targets: Map<string, TargetMode>): Transition[] {
+  const groups = new Map<string, Transition>();
+  for (const [key, to] of targets) {
+    const { vg, lv } = parseLvKey(key);
+    const id = `${vg}\u0000${to}`;
+    let t = groups.get(id);
+    if (!t) {
+      t = { vg, lvs: [], to };
+      groups.set(id, t);
+    }
+    t.lvs.push(lv);
+  }
+  const list = [...groups.values()];
+  for (const t of list) t.lvs.sort();
+  // Release before taking, and stable order, so runs are reproducible.
+  const order: Record<TargetMode, number> = { off: 0, sh: 1, ex: 2 };
+  return list.sort((a, b) => a.vg.localeCompare(b.vg) || order[a.to] - order[b.to]);
+}
+
+/**
+ * What to release when a domain stops: each of its LVs that no other local domain uses, or a
+ * demotion to sh where the remaining users only need sh.
+ */
+export function releaseTargets(table: LockTable, uuid: string): Map<string, TargetMode> {
+  const entry = table.domains.get(uuid);
+  const targets = new Map<string, TargetMode>();
+  if (!entry) return targets;
+  for (const lv of entry.wanted.keys()) {
+    const others = table.usersOf(lv, uuid);
+    if (others.length === 0) {
+      targets.set(lv, 'off');
+      continue;
+    }
+    const remaining = others.some((o) => o.wanted.get(lv) === 'ex') ? 'ex' : 'sh';
+    if (table.held.get(lv)?.mode === 'ex' && remaining === 'sh') targets.set(lv, 'sh');
+  }
+  return targets;
+}
+
+export interface RunningDomain {
+  uuid: string;
+  name: string;
+  wanted: Map<string, LockMode>;
+  aliases: Map<string, string[]>;
+}
+
+export interface ReconcilePlan {
+  /** Per domain, LVs to take or convert, with the mode. */
+  take: Map<string, Map<string, LockMode>>;
+  /** Held LVs of managed VGs that no local domain uses. */
+  release: string[];
+  /** Table entries of domains that are no longer running and not within their start grace. */
+  forget: string[];
+  problems: string[];
+}
+
+/**
+ * Compares what runs with what lvmlockd holds. A domain the table knows in phase starting or
+ * incoming is not in libvirt's list for a while (the hook runs before QEMU exists): its LVs are kept
+ * while it is within the grace period.
+ */
+export function planReconcile(input: {
+  running: RunningDomain[];
+  held: Map<string, LockMode>;
+  table: LockTable;
+  now: number;
+  startGraceMs: number;
+}): ReconcilePlan {
+  const { running, held, table, now, startGraceMs } = input;
+  const plan: ReconcilePlan = { take: new Map(), release: [], forget: [], problems: [] };
+  const runningIds = new Set(running.map((d) => d.uuid));
+  const needed = new Map<string, LockMode>();
+  const need = (lv: string, mode: LockMode) => {
+    needed.set(lv, needed.get(lv) === 'ex' || mode === 'ex' ? 'ex' : 'sh');
+  };
+
+  for (const entry of table.domains.values()) {
+    if (runningIds.has(entry.uuid)) continue;
+    const pending = (entry.phase === 'starting' || entry.phase === 'incoming') && now - entry.since < startGraceMs;
+    if (pending) {
+      for (const [lv, mode] of entry.wanted) need(lv, mode);
+    } else {
+      plan.forget.push(entry.uuid);
+    }
+  }
+
+  for (const domain of running) {
+    const entry = table.domains.get(domain.uuid);
+    // During a migration the phase decides the mode (sh on both hosts); the XML cannot tell.
+    const migrating = entry?.phase === 'incoming' || entry?.phase === 'migrating-out';
+    const missing = new Map<string, LockMode>();
+    for (const [lv, ownMode] of domain.wanted) {
+      const mode: LockMode = migrating ? 'sh' : ownMode;
+      need(lv, mode);
+      const have = held.get(lv);
+      if (have !== mode) missing.set(lv, mode);
+    }
+    if (missing.size > 0) plan.take.set(domain.uuid, missing);
+  }
+
+  // Two local users needing different modes of one LV cannot both be satisfied.
+  for (const domain of running) {
+    for (const [lv, mode] of plan.take.get(domain.uuid) ?? []) {
+      if (mode === 'sh' && needed.get(lv) === 'ex') {
+        plan.take.get(domain.uuid)?.delete(lv);
+        plan.problems.push(`${lv}: domain ${domain.name} needs it shared while another local domain needs it exclusive`);
+      }
+    }
+    if (plan.take.get(domain.uuid)?.size === 0) plan.take.delete(domain.uuid);
+  }
+
+  for (const lv of held.keys()) {
+    if (!needed.has(lv)) plan.release.push(lv);
+  }
+  plan.release.sort();
+  return plan;
+}

@@ -1,0 +1,17 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * What the hook script needs to know, published where it can read it without any process start:
+ * which ops it must forward and how long to wait. libvirt strips the hook's environment, so a file
+ * in a fixed directory is the only channel that works.
+ */
+export async function writeHookRuntimeFile(dir: string, gatedOps: string[], timeoutMs: number): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const file = join(dir, 'hook.conf');
+  const tmp = `${file}.${process.pid}.tmp`;
+  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+  await writeFile(tmp, `ops=${gatedOps.join(' ')}\ntimeout=${seconds}\n`, { mode: 0o644 });
+  await rename(tmp, file);
+  return file;
+}

@@ -1,0 +1,96 @@
+import type { LockMode } from './lv.js';
+
+/**
+ * Where a domain is in its life on this host, as far as locks are concerned.
+ * starting: the prepare hook took its locks, QEMU is not confirmed running yet.
+ * incoming: destination of a live migration, holding sh.
+ * running: confirmed running (event or reconcile).
+ * migrating-out: source of a live migration that passed the switchover.
+ */
+export type Phase = 'starting' | 'incoming' | 'running' | 'migrating-out';
+
+export interface DomainEntry {
+  uuid: string;
+  name: string;
+  phase: Phase;
+  /** When the phase was entered (ms since epoch). */
+  since: number;
+  /** Managed LVs this domain uses ("vg/lv") and the mode it needs on each. */
+  wanted: Map<string, LockMode>;
+  /** Device alias to the LVs of that disk, from the live XML, to release a hot-unplugged disk. */
+  aliases: Map<string, string[]>;
+  lastError?: string;
+}
+
+export interface HeldLock {
+  mode: LockMode;
+  since: number;
+}
+
+export interface LockStatus {
+  lv: string;
+  mode: LockMode | 'none';
+  domain: string;
+  name: string;
+  phase: Phase;
+  wanted: LockMode;
+  since: number;
+  lastError?: string;
+}
+
+/**
+ * The daemon's cache of what lvmlockd granted on this host plus each domain's intent.
+ * lvmlockd stays the truth: this table is rebuilt by reconcile and updated only from LVM results.
+ */
+export class LockTable {
+  readonly domains = new Map<string, DomainEntry>();
+  readonly held = new Map<string, HeldLock>();
+
+  usersOf(lv: string, exceptUuid?: string): DomainEntry[] {
+    const users: DomainEntry[] = [];
+    for (const entry of this.domains.values()) {
+      if (entry.uuid !== exceptUuid && entry.wanted.has(lv)) users.push(entry);
+    }
+    return users;
+  }
+
+  /** The mode the LV needs across all local users: ex if any user needs ex. */
+  neededMode(lv: string): LockMode | undefined {
+    let mode: LockMode | undefined;
+    for (const entry of this.domains.values()) {
+      const m = entry.wanted.get(lv);
+      if (m === 'ex') return 'ex';
+      if (m) mode = 'sh';
+    }
+    return mode;
+  }
+
+  setHeld(lv: string, mode: LockMode | 'off', now: number): void {
+    if (mode === 'off') {
+      this.held.delete(lv);
+      return;
+    }
+    const prev = this.held.get(lv);
+    if (prev?.mode === mode) return;
+    this.held.set(lv, { mode, since: now });
+  }
+
+  status(): LockStatus[] {
+    const rows: LockStatus[] = [];
+    for (const entry of this.domains.values()) {
+      for (const [lv, wanted] of entry.wanted) {
+        rows.push({
+          lv,
+          mode: this.held.get(lv)?.mode ?? 'none',
+          domain: entry.uuid,
+          name: entry.name,
+          phase: entry.phase,
+          wanted,
+          since: this.held.get(lv)?.since ?? entry.since,
+          lastError: entry.lastError,
+        });
+      }
+    }
+    return rows.sort((a, b) => a.lv.localeCompare(b.lv) || a.domain.localeCompare(b.domain));
+  }
+}

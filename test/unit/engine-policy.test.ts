@@ -1,0 +1,142 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultConfig } from '../../src/config/index.js';
+import { decideHook, groupTransitions, localConflicts, planReconcile, releaseTargets } from '../../src/engine/policy.js';
+import type { LockMode } from '../../src/locks/lv.js';
+import { type DomainEntry, LockTable, type Phase } from '../../src/locks/table.js';
+
+const actions = defaultConfig().actions;
+
+function entry(uuid: string, wanted: Record<string, LockMode>, phase: Phase = 'running', since = 0): DomainEntry {
+  return { uuid, name: `vm-${uuid}`, phase, since, wanted: new Map(Object.entries(wanted)), aliases: new Map() };
+}
+
+function tableWith(...entries: DomainEntry[]): LockTable {
+  const table = new LockTable();
+  for (const e of entries) table.domains.set(e.uuid, e);
+  return table;
+}
+
+describe('hook decisions', () => {
+  test('prepare begin of a fresh start takes the own modes, phase starting', () => {
+    assert.deepEqual(decideHook('prepare', 'begin', undefined, actions), { kind: 'lock', modes: 'own', phase: 'starting' });
+  });
+  test('migrate begin takes everything shared, phase incoming', () => {
+    assert.deepEqual(decideHook('migrate', 'begin', undefined, actions), { kind: 'lock', modes: 'shared', phase: 'incoming' });
+  });
+  test('prepare, start and started during an incoming migration change nothing', () => {
+    const incoming = entry('a', { 'vg0/lv1': 'ex' }, 'incoming');
+    for (const op of ['prepare', 'start', 'started'] as const) {
+      assert.equal(decideHook(op, 'begin', incoming, actions).kind, 'allow', op);
+    }
+  });
+  test('end ops and ops with action none need no lock change', () => {
+    assert.equal(decideHook('release', 'end', undefined, actions).kind, 'allow');
+    assert.equal(decideHook('started', 'begin', undefined, actions).kind, 'allow');
+    assert.equal(decideHook('prepare', 'end', undefined, actions).kind, 'allow');
+  });
+  test("the old hook's actions carry over: prepare shared, started exclusive", () => {
+    const seed = { ...actions, prepare: 'shared' as const, started: 'exclusive' as const };
+    assert.deepEqual(decideHook('prepare', 'begin', undefined, seed), { kind: 'lock', modes: 'shared', phase: 'starting' });
+    assert.deepEqual(decideHook('started', 'begin', entry('a', {}, 'starting'), seed), { kind: 'lock', modes: 'own', phase: 'starting' });
+  });
+});
+
+describe('local conflicts', () => {
+  test('a second local domain cannot take an LV another one holds ex', () => {
+    const table = tableWith(entry('a', { 'vg0/lv1': 'ex' }));
+    const conflicts = localConflicts(table, 'b', new Map([['vg0/lv1', 'ex']]));
+    assert.equal(conflicts.length, 1);
+    assert.match(conflicts[0].reason, /already used by domain vm-a/);
+  });
+  test('two local domains may share an LV both want sh', () => {
+    const table = tableWith(entry('a', { 'vg0/shared': 'sh' }));
+    assert.deepEqual(localConflicts(table, 'b', new Map([['vg0/shared', 'sh']])), []);
+  });
+  test('a domain never conflicts with itself', () => {
+    const table = tableWith(entry('a', { 'vg0/lv1': 'ex' }));
+    assert.deepEqual(localConflicts(table, 'a', new Map([['vg0/lv1', 'ex']])), []);
+  });
+});
+
+describe('transitions', () => {
+  test('one transition per VG and mode, releases first', () => {
+    const t = groupTransitions(
+      new Map([
+        ['vg1/b', 'ex'],
+        ['vg0/x', 'sh'],
+        ['vg1/a', 'ex'],
+        ['vg0/y', 'off'],
+        ['vg0/z', 'ex'],
+      ]),
+    );
+    assert.deepEqual(t, [
+      { vg: 'vg0', lvs: ['y'], to: 'off' },
+      { vg: 'vg0', lvs: ['x'], to: 'sh' },
+      { vg: 'vg0', lvs: ['z'], to: 'ex' },
+      { vg: 'vg1', lvs: ['a', 'b'], to: 'ex' },
+    ]);
+  });
+  test('a stopping domain releases only what no other local domain uses', () => {
+    const table = tableWith(entry('a', { 'vg0/lv1': 'ex', 'vg0/shared': 'sh' }), entry('b', { 'vg0/shared': 'sh' }));
+    table.setHeld('vg0/lv1', 'ex', 0);
+    table.setHeld('vg0/shared', 'sh', 0);
+    assert.deepEqual([...releaseTargets(table, 'a')], [['vg0/lv1', 'off']]);
+  });
+});
+
+describe('reconcile plan', () => {
+  test('takes what a running domain misses and releases what nobody uses', () => {
+    const table = new LockTable();
+    const plan = planReconcile({
+      running: [{ uuid: 'a', name: 'vm-a', wanted: new Map([['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]), aliases: new Map() }],
+      held: new Map([
+        ['vg0/lv1', 'ex'],
+        ['vg0/lv9', 'ex'],
+      ]),
+      table,
+      now: 1000,
+      startGraceMs: 100,
+    });
+    assert.deepEqual([...(plan.take.get('a') ?? [])], [['vg0/lv2', 'ex']]);
+    assert.deepEqual(plan.release, ['vg0/lv9']);
+    assert.deepEqual(plan.forget, []);
+  });
+  test('a domain in its start grace keeps its locks although libvirt does not list it yet', () => {
+    const table = tableWith(entry('s', { 'vg0/lv5': 'ex' }, 'starting', 950));
+    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100 });
+    assert.deepEqual(plan.release, []);
+    assert.deepEqual(plan.forget, []);
+  });
+  test('after the grace a domain that never appeared is forgotten and its LVs released', () => {
+    const table = tableWith(entry('s', { 'vg0/lv5': 'ex' }, 'starting', 0));
+    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100 });
+    assert.deepEqual(plan.forget, ['s']);
+    assert.deepEqual(plan.release, ['vg0/lv5']);
+  });
+  test('a migrating domain is kept sh, not promoted by reconcile', () => {
+    const table = tableWith(entry('m', { 'vg0/lv1': 'sh' }, 'incoming', 990));
+    const plan = planReconcile({
+      running: [{ uuid: 'm', name: 'vm-m', wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map() }],
+      held: new Map([['vg0/lv1', 'sh']]),
+      table,
+      now: 1000,
+      startGraceMs: 100,
+    });
+    assert.equal(plan.take.size, 0);
+  });
+  test('a sh user and an ex user of one LV is reported, not fixed by demoting', () => {
+    const plan = planReconcile({
+      running: [
+        { uuid: 'a', name: 'vm-a', wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map() },
+        { uuid: 'b', name: 'vm-b', wanted: new Map([['vg0/lv1', 'sh']]), aliases: new Map() },
+      ],
+      held: new Map([['vg0/lv1', 'ex']]),
+      table: new LockTable(),
+      now: 0,
+      startGraceMs: 100,
+    });
+    assert.equal(plan.take.size, 0);
+    assert.match(plan.problems.join(), /vg0\/lv1: domain vm-b needs it shared/);
+  });
+});
