@@ -1,0 +1,32 @@
+/** The typed configuration the rest of the daemon reads; the file's snake_case keys become camelCase here. */
+
+export const LOG_LEVELS = ['error', 'warning', 'notice', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The qemu hook's operations (its second argument), in the order libvirt documents them. */
+export const HOOK_OPS = [
+  'prepare',
+  'start',
+  'started',
+  'stopped',
+  'release',
+  'migrate',
+  'restore',
+  'reconnect',
+  'attach',
+] as const;
+export type HookOp = (typeof HOOK_OPS)[number];
+
+/** The seed hook's vocabulary: lvchange -aey, -asy, -an, or nothing. */
+export const ACTIONS = ['exclusive', 'shared', 'unlock', 'none'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface Config {
+  log: { level: LogLevel };
+  dbus: { address: string };
+  libvirt: { connection: string; resyncIntervalMs: number; callTimeoutMs: number };
+  lvm: { command: string; lockctl: string; timeoutMs: number; maxParallel: number };
+  volumes: { includeVgs: string[]; excludeVgs: string[] };
+  hook: { timeoutMs: number; runtimeDir: string };
+  actions: Record<HookOp, Action>;
+}

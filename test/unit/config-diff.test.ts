@@ -1,0 +1,97 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { defaultConfig, diffConfig, parseConfig } from '../../src/config/index.js';
+
+/** A valid value other than the default for every key of the file. */
+const OTHER_VALUES: Record<string, string> = {
+  'log.level': 'debug',
+  'dbus.address': 'unix:path=/run/other.sock',
+  'libvirt.connection': '/org/libvirt/Test',
+  'libvirt.resync_interval': '5m',
+  'libvirt.call_timeout': '3s',
+  'lvm.command': '/usr/sbin/lvm',
+  'lvm.lockctl': '/usr/sbin/lvmlockctl',
+  'lvm.timeout': '90s',
+  'lvm.max_parallel': '8',
+  'volumes.include_vgs': '[vg1]',
+  'volumes.exclude_vgs': '[vg9]',
+  'hook.timeout': '5m',
+  'hook.runtime_dir': '/run/other',
+  'actions.prepare': 'shared',
+  'actions.start': 'exclusive',
+  'actions.started': 'exclusive',
+  'actions.migrate': 'none',
+};
+
+/** The keys a reload cannot apply, as the configuration reference specifies them. */
+const RESTART_KEYS = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir']);
+
+function withValue(path: string, value: string): string {
+  const [section, key] = path.split('.');
+  return `${section}:\n  ${key}: ${value}\n`;
+}
+
+describe('diffConfig', () => {
+  test('reports nothing for two equal configs', () => {
+    assert.deepEqual(diffConfig(defaultConfig(), defaultConfig()), { applied: [], needRestart: [] });
+  });
+
+  for (const [path, value] of Object.entries(OTHER_VALUES)) {
+    const expected = RESTART_KEYS.has(path) ? 'needRestart' : 'applied';
+    test(`a change of ${path} alone is reported under ${expected}`, () => {
+      const changed = parseConfig(withValue(path, value), 'changed.yaml');
+      const change = diffConfig(defaultConfig(), changed);
+      assert.deepEqual(change, {
+        applied: expected === 'applied' ? [path] : [],
+        needRestart: expected === 'needRestart' ? [path] : [],
+      });
+    });
+  }
+
+  test('every key of the example file that can change has a case above', () => {
+    const example = parse(readFileSync(new URL('../../../config/virt-lvmlockd.yaml', import.meta.url), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    // stopped, release, restore, reconnect and attach accept a single action, so they never change.
+    const fixed = new Set(['actions.stopped', 'actions.release', 'actions.restore', 'actions.reconnect', 'actions.attach']);
+    const keys = Object.entries(example).flatMap(([section, keys]) => Object.keys(keys).map((key) => `${section}.${key}`));
+    assert.deepEqual(
+      keys.filter((key) => !fixed.has(key)),
+      Object.keys(OTHER_VALUES),
+    );
+  });
+
+  test('several changes are split between applied and needRestart, in the order the keys are documented', () => {
+    const changed = parseConfig(
+      [
+        'hook:\n  runtime_dir: /run/x\n  timeout: 3m',
+        'lvm:\n  max_parallel: 2',
+        'dbus:\n  address: unix:path=/run/y.sock',
+        'actions:\n  migrate: none',
+      ].join('\n'),
+      'changed.yaml',
+    );
+    assert.deepEqual(diffConfig(defaultConfig(), changed), {
+      applied: ['lvm.max_parallel', 'hook.timeout', 'actions.migrate'],
+      needRestart: ['dbus.address', 'hook.runtime_dir'],
+    });
+  });
+
+  test('a list that changes only in content is a change', () => {
+    const before = parseConfig('volumes:\n  include_vgs: [a, b]', 'a.yaml');
+    const after = parseConfig('volumes:\n  include_vgs: [a, c]', 'b.yaml');
+    assert.deepEqual(diffConfig(before, after).applied, ['volumes.include_vgs']);
+    assert.deepEqual(diffConfig(before, parseConfig('volumes:\n  include_vgs: [a, b]', 'c.yaml')).applied, []);
+  });
+
+  test('going back to the defaults is reported like any other change', () => {
+    const custom = parseConfig('libvirt:\n  connection: /org/libvirt/Test\n  call_timeout: 2s', 'a.yaml');
+    assert.deepEqual(diffConfig(custom, defaultConfig()), {
+      applied: ['libvirt.call_timeout'],
+      needRestart: ['libvirt.connection'],
+    });
+  });
+});
