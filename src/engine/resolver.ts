@@ -1,3 +1,4 @@
+import { readFile, realpath } from 'node:fs/promises';
 import type { DiskRef } from '../domain/disks.js';
 import { lvFromPath, needsLvmLookup } from '../domain/lv-path.js';
 import type { LockMode, LvRef } from '../locks/lv.js';
@@ -105,7 +106,7 @@ export class DiskResolver {
     const parsed = lvFromPath(source.path);
     if (parsed) return parsed;
     if (!needsLvmLookup(source.path)) return undefined;
-    return this.lvm.resolvePath(source.path);
+    return (await lvFromDeviceMapper(source.path)) ?? this.lvm.resolvePath(source.path);
   }
 
   private async refreshVgsQuietly(): Promise<void> {
@@ -114,6 +115,27 @@ export class DiskResolver {
     } catch (err) {
       this.logger.warning(`cannot list volume groups: ${(err as Error).message}`);
     }
+  }
+}
+
+/**
+ * /dev/dm-N and /dev/disk/by-id links of an active LV: the kernel knows the device-mapper name
+ * ("vg-lv", hyphens doubled), which names the LV without running LVM. Anything else, or an LV that
+ * is not active here, is left to LVM.
+ */
+async function lvFromDeviceMapper(path: string): Promise<LvRef | undefined> {
+  try {
+    const device = await realpath(path);
+    const m = /^\/dev\/(dm-\d+)$/.exec(device);
+    if (!m) return undefined;
+    const [uuid, name] = await Promise.all([
+      readFile(`/sys/block/${m[1]}/dm/uuid`, 'utf8'),
+      readFile(`/sys/block/${m[1]}/dm/name`, 'utf8'),
+    ]);
+    if (!uuid.startsWith('LVM-')) return undefined;
+    return lvFromPath(`/dev/mapper/${name.trim()}`);
+  } catch {
+    return undefined;
   }
 }
 
