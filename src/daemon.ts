@@ -24,6 +24,7 @@ export class Daemon {
   private bus: BusConnection | undefined;
   private coordinator: Coordinator | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = 0;
   private readonly startedAt = Date.now();
   private stopping = false;
 
@@ -55,6 +56,7 @@ export class Daemon {
       audit: new AuditLog(logger),
       logger,
       actions: () => cfg().actions,
+      hookTimeoutMs: () => cfg().hook.timeoutMs,
     });
     this.coordinator = coordinator;
 
@@ -85,26 +87,34 @@ export class Daemon {
 
     await this.resync('startup');
     await this.publishHookSettings();
-    await bus.requestName(BUS_NAME);
+    await bus.requestName(BUS_NAME, cfg().libvirt.callTimeoutMs);
     this.scheduleResync();
     logger.notice(`virt-lvmlockd ${VERSION} ready on ${cfg().dbus.address} bus, libvirt connection ${cfg().libvirt.connection}`);
   }
 
-  /** A failed reconcile is reported and retried on the next tick; it never stops the daemon. */
-  private async resync(cause: string): Promise<void> {
+  /**
+   * A failed reconcile is reported and retried soon, backing off up to the resync interval
+   * (libvirt may simply not be up yet at boot); it never stops the daemon.
+   */
+  private async resync(cause: string): Promise<boolean> {
     try {
       await this.coordinator?.reconcile(cause);
+      this.retryDelayMs = 0;
+      return true;
     } catch (err) {
-      this.logger.error(`reconcile (${cause}) failed: ${(err as Error).message}; retrying at the next resync`);
+      this.retryDelayMs = Math.min(Math.max(this.retryDelayMs * 2, 2000), this.config.libvirt.resyncIntervalMs);
+      this.logger.error(`reconcile (${cause}) failed: ${(err as Error).message}; retrying in ${Math.round(this.retryDelayMs / 1000)} s`);
+      return false;
     }
   }
 
   private scheduleResync(): void {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     if (this.stopping) return;
+    const delay = this.retryDelayMs || this.config.libvirt.resyncIntervalMs;
     this.resyncTimer = setTimeout(() => {
-      void this.resync('timer').finally(() => this.scheduleResync());
-    }, this.config.libvirt.resyncIntervalMs);
+      void this.resync(this.retryDelayMs ? 'retry' : 'timer').finally(() => this.scheduleResync());
+    }, delay);
   }
 
   private async guard(what: string, work: Promise<void>): Promise<void> {
@@ -115,9 +125,9 @@ export class Daemon {
     }
   }
 
-  private async publishHookSettings(): Promise<void> {
-    const file = await writeHookRuntimeFile(this.config.hook.runtimeDir, hookGatedOps(this.config), this.config.hook.timeoutMs);
-    this.logger.debug(`hook settings published in ${file}: ${hookGatedOps(this.config).join(' ')}`);
+  private async publishHookSettings(config: Config = this.config): Promise<void> {
+    const file = await writeHookRuntimeFile(config.hook.runtimeDir, hookGatedOps(config), config.hook.timeoutMs);
+    this.logger.debug(`hook settings published in ${file}: ${hookGatedOps(config).join(' ')}`);
   }
 
   /** SIGHUP: apply what can change live; an invalid file keeps the old config. */
@@ -132,10 +142,23 @@ export class Daemon {
     }
     const change = diffConfig(this.config, next);
     // Keys that need a restart keep their old value until then, so the running state stays coherent.
-    const merged: Config = { ...next, dbus: this.config.dbus, libvirt: { ...next.libvirt, connection: this.config.libvirt.connection }, hook: { ...next.hook, runtimeDir: this.config.hook.runtimeDir } };
+    const merged: Config = {
+      ...next,
+      dbus: this.config.dbus,
+      libvirt: { ...next.libvirt, connection: this.config.libvirt.connection },
+      hook: { ...next.hook, runtimeDir: this.config.hook.runtimeDir },
+    };
+    // The hook must learn the new gated ops before the daemon acts on them, or a start could slip
+    // through ungated: publish first, and keep the old config if that fails.
+    try {
+      await this.publishHookSettings(merged);
+    } catch (err) {
+      const message = `reload failed, keeping the old configuration: cannot publish the hook settings: ${(err as Error).message}`;
+      this.logger.error(message);
+      throw new Error(message);
+    }
     this.config = merged;
     this.logger.setLevel(merged.log.level);
-    await this.publishHookSettings();
     this.scheduleResync();
     const parts = [`reloaded ${this.configFile}`];
     parts.push(change.applied.length ? `applied: ${change.applied.join(', ')}` : 'nothing changed that applies live');

@@ -37,17 +37,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'reconcile': {
       const text = await call('Reconcile', 300_000);
+      const r = JSON.parse(text) as { domains: number; took: string[]; released: string[]; problems: string[]; ms: number };
       if (json) {
         process.stdout.write(`${text}\n`);
       } else {
-        const r = JSON.parse(text) as { domains: number; took: string[]; released: string[]; problems: string[]; ms: number };
         process.stdout.write(
           `reconciled ${r.domains} running domains in ${r.ms} ms: took ${r.took.join(', ') || 'nothing'}; released ${r.released.join(', ') || 'nothing'}\n`,
         );
         for (const p of r.problems) process.stdout.write(`problem: ${p}\n`);
-        return r.problems.length > 0 ? 1 : 0;
       }
-      return 0;
+      // Problems are things the daemon could not fix: scripts must see them.
+      return r.problems.length > 0 ? 1 : 0;
     }
     case 'reload':
       process.stdout.write(`${await call('Reload', 30_000)}\n`);

@@ -60,7 +60,8 @@ export class ControlService {
     } catch (err) {
       const message = err instanceof HookRefusal ? err.message : `internal error while handling ${op} of ${name}: ${(err as Error).message}`;
       this.logger.error(`hook ${op} ${subop} of ${name}: refused: ${message}`);
-      throw new ServiceError(ERROR_REFUSED, message);
+      // The hook shows this line to the user as it is; the prefix tells it from bus errors.
+      throw new ServiceError(ERROR_REFUSED, `virt-lvmlockd: ${message}`);
     }
   }
 

@@ -180,8 +180,8 @@ export class BusConnection {
   }
 
   /** Owns a well-known name or fails: a second daemon must not silently queue behind the first. */
-  async requestName(name: string): Promise<void> {
-    const reply = await this.bus.requestName(name, dbus.NameFlag.DO_NOT_QUEUE);
+  async requestName(name: string, timeoutMs: number): Promise<void> {
+    const reply = await withTimeout(this.bus.requestName(name, dbus.NameFlag.DO_NOT_QUEUE), timeoutMs, `requesting the D-Bus name ${name}`);
     if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
       throw new Error(
         reply === dbus.RequestNameReply.EXISTS

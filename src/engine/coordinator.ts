@@ -12,15 +12,19 @@ import type { Lvm } from '../lvm/lvm.js';
 import {
   type Action,
   type HookOp,
+  currentModes,
   decideHook,
   groupTransitions,
+  isMigrating,
   localConflicts,
   modesFor,
   planReconcile,
+  releaseTarget,
   releaseTargets,
   type RunningDomain,
+  takeTargets,
 } from './policy.js';
-import type { DiskResolver } from './resolver.js';
+import type { DiskResolver, ResolvedDisks } from './resolver.js';
 
 /** A refusal the hook passes to libvirt, which shows it to the user and aborts the start or migration. */
 export class HookRefusal extends Error {}
@@ -51,6 +55,8 @@ export interface CoordinatorDeps {
   audit: AuditLog;
   logger: Logger;
   actions: () => Record<HookOp, Action>;
+  /** How long the hook waits for an answer: work that would finish later is refused and undone. */
+  hookTimeoutMs: () => number;
   now?: () => number;
   /** How long a domain whose start hook took locks may stay unseen by libvirt before they are released. */
   startGraceMs?: number;
@@ -58,6 +64,8 @@ export interface CoordinatorDeps {
   promoteRetryMs?: { first: number; max: number };
 }
 
+/** The share of the hook's wait the daemon may use; the rest covers the hook's own process and bus. */
+const HOOK_DEADLINE_SHARE = 0.9;
 
 /**
  * Carries out the policy: turns hook calls, libvirt events and reconcile plans into LVM transitions
@@ -84,10 +92,11 @@ export class Coordinator {
 
   // ---- hook gateway -------------------------------------------------------------------------
 
-  /** Answers a synchronous hook call; throws HookRefusal with a one-line reason to fail it. */
+  /** Answers a hook call; throws HookRefusal with a one-line reason to fail it. */
   async hook(req: HookRequest): Promise<string> {
     if (!(HOOK_OPS as readonly string[]).includes(req.op)) return `unknown hook op ${req.op}: nothing to do`;
     const op = req.op as HookOp;
+    const deadline = this.now() + this.deps.hookTimeoutMs() * HOOK_DEADLINE_SHARE;
     let disks: DomainDisks;
     try {
       disks = parseDomainXml(req.xml);
@@ -95,25 +104,34 @@ export class Coordinator {
       const why = err instanceof DomainXmlError ? err.message : String(err as Error);
       throw new HookRefusal(`cannot read the domain XML of ${req.name || 'an unnamed domain'} for ${op}: ${why}`);
     }
-    const entry = this.deps.table.domains.get(disks.uuid);
-    const decision = decideHook(op, req.subop, entry, this.deps.actions());
-    if (decision.kind === 'allow') return decision.note;
-
-    const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
-    if (resolved.errors.length > 0) {
-      throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
+    if (op === 'release' && req.subop === 'end') {
+      return this.queue.run(disks.uuid, () => this.releaseForHook(disks));
     }
-    if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
-    const modes = modesFor(resolved.wanted, decision.modes);
-    return this.queue.run(disks.uuid, () => this.takeForHook(disks, op, modes, decision.phase, resolved.aliases));
+    const actions = this.deps.actions();
+    // A cheap first look, so ops with nothing to do never wait behind the domain's queue.
+    if (decideHook(op, req.subop, this.deps.table.domains.get(disks.uuid), actions).kind === 'allow' && op !== 'prepare' && op !== 'migrate') {
+      return `${op} ${req.subop}: nothing to do`;
+    }
+    const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
+    return this.queue.run(disks.uuid, async () => {
+      const decision = decideHook(op, req.subop, this.deps.table.domains.get(disks.uuid), actions);
+      if (decision.kind === 'allow') return decision.note;
+      if (resolved.errors.length > 0) {
+        throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
+      }
+      if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
+      if (this.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
+      return this.takeForHook(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
+    });
   }
 
   private async takeForHook(
     disks: DomainDisks,
     op: HookOp,
+    resolved: ResolvedDisks,
     modes: Map<string, LockMode>,
     phase: Phase,
-    aliases: Map<string, string[]>,
+    deadline: number,
   ): Promise<string> {
     const { table } = this.deps;
     const conflicts = localConflicts(table, disks.uuid, modes);
@@ -129,51 +147,72 @@ export class Coordinator {
       phase,
       since: this.now(),
       wanted: new Map(modes),
-      aliases: previous?.aliases.size ? previous.aliases : aliases,
+      own: new Map(resolved.wanted),
+      aliases: resolved.aliases,
     };
-    if (previous) for (const [lv, m] of previous.wanted) if (!entry.wanted.has(lv)) entry.wanted.set(lv, m);
     table.domains.set(disks.uuid, entry);
     this.stoppedAt.delete(disks.uuid);
 
     const failures = await this.apply(entry, modes, `hook ${op}`);
-    if (failures.length === 0) {
-      entry.lastError = undefined;
+    const late = this.now() > deadline;
+    if (failures.length === 0 && !late) {
       return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
     }
 
     // Fail closed without leaking: give back what this call took and nobody else here holds.
-    const rollback = new Map<string, TargetMode>();
-    for (const lv of modes.keys()) {
-      if (!heldBefore.has(lv) && table.usersOf(lv, disks.uuid).length === 0) rollback.set(lv, 'off');
-    }
     if (previous) table.domains.set(disks.uuid, previous);
     else table.domains.delete(disks.uuid);
+    const rollback = new Map<string, TargetMode>([...modes.keys()].filter((lv) => !heldBefore.has(lv)).map((lv) => [lv, 'off']));
     if (rollback.size > 0) {
-      const rollbackFailures = await this.apply(entry, rollback, `rollback of failed ${op}`);
+      const rollbackFailures = await this.apply(entry, rollback, `rollback of failed ${op}`, (lv) => (table.usersOf(lv).length === 0 ? 'off' : undefined));
       for (const f of rollbackFailures) this.deps.logger.error(`rollback after failed ${op} of ${disks.name}: ${describeFailure(f)}`);
     }
-    const reasons = failures.map((f) => describeFailure(f)).join('; ');
-    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${reasons}`);
+    if (failures.length === 0) {
+      throw new HookRefusal(`${op} of domain ${disks.name}: the locks were granted only after the hook's time ran out, so they were given back`);
+    }
+    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${failures.map((f) => describeFailure(f)).join('; ')}`);
+  }
+
+  /**
+   * libvirt runs `release end` when a domain's QEMU is gone, also after a start or an incoming
+   * migration failed before any event: the only signal that those locks are free to go.
+   */
+  private async releaseForHook(disks: DomainDisks): Promise<string> {
+    const entry = this.deps.table.domains.get(disks.uuid);
+    if (!entry) return `domain ${disks.name} holds nothing here`;
+    await this.releaseDomain(entry, 'hook release end');
+    return `domain ${disks.name}: released`;
   }
 
   // ---- transitions ---------------------------------------------------------------------------
 
-  /** Runs the transitions (one lvchange per VG per mode), updates the table and the audit log. */
+  /**
+   * Runs the transitions (one lvchange per VG per mode), updates the table and the audit log.
+   * `recheck`, when given, decides each LV's target again under the LVs' mutex, so nobody can
+   * register a use of an LV between that decision and the lvchange (undefined: leave it alone).
+   */
   private async apply(
     domain: { uuid: string; name: string },
     requested: Map<string, TargetMode>,
     cause: string,
-    stillWanted?: (lv: string) => boolean,
+    recheck?: (lv: string) => TargetMode | undefined,
   ): Promise<LvFailure[]> {
     const { table, lvm, audit } = this.deps;
     const release = await this.mutex.lock([...requested.keys()]);
     try {
-      // Checked under the LVs' mutex, so nobody can register a use of them between check and lvchange.
-      const targets = stillWanted ? new Map([...requested].filter(([lv]) => stillWanted(lv))) : requested;
+      const targets = new Map<string, TargetMode>();
+      for (const [lv, to] of requested) {
+        const now = recheck ? recheck(lv) : to;
+        if (now) targets.set(lv, now);
+      }
       const results = await Promise.all(
         groupTransitions(targets).map(async (t) => {
           const from = new Map(t.lvs.map((lv) => [lv, table.held.get(`${t.vg}/${lv}`)?.mode ?? 'none']));
-          const result = await lvm.change(t.vg, t.lvs, t.to);
+          const result = await lvm.change(t.vg, t.lvs, t.to).catch((err: unknown) => ({
+            ok: false,
+            ms: 0,
+            failures: t.lvs.map((lv): LvFailure => ({ lv: { vg: t.vg, lv }, cls: 'failed', message: (err as Error).message })),
+          }));
           const failures: LvFailure[] = [];
           for (const lv of t.lvs) {
             const key = `${t.vg}/${lv}`;
@@ -222,34 +261,59 @@ export class Coordinator {
     switch (event) {
       case DomainEvent.Started:
         if (!entry) {
-          // Started without our hook (hook not installed, or events replayed): adopt by reconcile.
-          void this.reconcile(`domain ${uuid} started without a hook call`);
+          // Started without our hook (hook not installed, or we missed it): adopt by reconcile.
+          this.reconcileSoon(`domain ${uuid} started without a hook call`);
           return;
         }
-        if (detail !== StartedDetail.Migrated && entry.phase === 'starting') this.setPhase(entry, 'running');
+        this.refreshAliasesSoon(uuid);
+        if (detail === StartedDetail.Migrated) return;
+        // A fresh start of a domain we thought incoming (a migration that failed at Prepare) runs here now.
+        if (entry.phase !== 'running') await this.toRunning(entry, eventName(event, detail));
         return;
       case DomainEvent.Suspended:
-        if (entry && (detail === SuspendedDetail.Migrated || detail === SuspendedDetail.Postcopy)) this.setPhase(entry, 'migrating-out');
+        if (!entry) return;
+        if (detail === SuspendedDetail.Migrated || detail === SuspendedDetail.Postcopy) {
+          if (entry.phase === 'running') this.setPhase(entry, 'migrating-out');
+        } else if (entry.phase === 'incoming' && detail === SuspendedDetail.Paused) {
+          // A migration with VIR_MIGRATE_PAUSED ends with the guest paused here.
+          await this.toRunning(entry, eventName(event, detail));
+        }
         return;
       case DomainEvent.Resumed:
         if (!entry) return;
-        if (detail === ResumedDetail.Migrated && (entry.phase === 'incoming' || entry.phase === 'migrating-out')) {
-          // Destination after a successful migration, or source after one that failed past the
-          // switchover: the guest runs here and needs its own modes back.
-          this.setPhase(entry, 'running');
-          await this.promote(entry, 'resumed after migration');
-        } else if (detail === ResumedDetail.Postcopy) {
+        if (detail === ResumedDetail.Postcopy) {
           this.deps.logger.notice(`domain ${entry.name} runs post-copy; its LVs stay shared until the source stops`);
+          return;
         }
+        if (detail === ResumedDetail.PostcopyFailed) {
+          this.deps.logger.error(
+            `domain ${entry.name}: post-copy migration failed; its LVs stay shared on both hosts. Recover the migration (virsh migrate --postcopy-resume) or destroy one side, then run "virt-lvmlockctl reconcile"`,
+          );
+          return;
+        }
+        // Resumed/Migrated: the destination after success, or the source after a migration that
+        // failed past the switchover. Either way the guest runs here and needs its own modes.
+        if (isMigrating(entry.phase)) await this.toRunning(entry, eventName(event, detail));
         return;
       case DomainEvent.Stopped:
         this.stoppedAt.set(uuid, this.now());
         if (!entry) return;
+        if (entry.phase === 'starting') {
+          // A start in progress cannot have stopped: this is the previous run's late event, and
+          // its locks went with that run's release hook.
+          this.deps.logger.info(`ignoring ${eventName(event, detail)} of ${entry.name}: it belongs to the run before the current start`);
+          return;
+        }
         await this.releaseDomain(entry, `stopped (${eventName(event, detail)})`);
         return;
       default:
         return;
     }
+  }
+
+  private async toRunning(entry: DomainEntry, cause: string): Promise<void> {
+    this.setPhase(entry, 'running');
+    await this.promote(entry, cause);
   }
 
   private setPhase(entry: DomainEntry, phase: Phase): void {
@@ -263,20 +327,24 @@ export class Coordinator {
     const { table } = this.deps;
     this.cancelRetry(entry.uuid);
     const targets = releaseTargets(table, entry.uuid);
-    const failures = targets.size > 0 ? await this.apply(entry, targets, cause) : [];
+    const failures =
+      targets.size > 0 ? await this.apply(entry, targets, cause, (lv) => releaseTarget(table, entry.uuid, lv)) : [];
+    if (table.domains.get(entry.uuid) !== entry) return;
     if (failures.length === 0) {
       table.domains.delete(entry.uuid);
       return;
     }
-    // Keep the entry for the LVs still held, so status shows them and reconcile retries.
-    for (const [lv] of targets) if (!failures.some((f) => f.lv && `${f.lv.vg}/${f.lv.lv}` === lv)) entry.wanted.delete(lv);
+    // Keep only what is still held, so status shows it and reconcile retries the release.
+    const stuck = new Set(failures.map((f) => (f.lv ? `${f.lv.vg}/${f.lv.lv}` : '')));
+    for (const lv of [...entry.wanted.keys()]) if (!stuck.has(lv)) entry.wanted.delete(lv);
     entry.lastError = failures.map(describeFailure).join('; ');
-    this.deps.logger.error(`domain ${entry.name} stopped but some locks could not be released: ${entry.lastError}`);
-    table.domains.delete(entry.uuid);
+    this.setPhase(entry, 'releasing');
+    this.deps.logger.error(`domain ${entry.name}: ${cause}, but some locks could not be released (retried at each reconcile): ${entry.lastError}`);
   }
 
-  /** sh -> own modes; retried with backoff while refused, since the other host may still hold sh. */
+  /** Back to the domain's own modes; retried with backoff while refused (the other host may still hold sh). */
   private async promote(entry: DomainEntry, cause: string, delay = this.promoteRetry.first): Promise<void> {
+    entry.wanted = currentModes(entry.own, entry.phase);
     const targets = new Map<string, TargetMode>();
     for (const [lv, mode] of entry.wanted) if (this.deps.table.held.get(lv)?.mode !== mode) targets.set(lv, mode);
     if (targets.size === 0) return;
@@ -293,8 +361,9 @@ export class Coordinator {
       this.retryTimers.delete(entry.uuid);
       void this.queue
         .run(entry.uuid, async () => {
-          const current = this.deps.table.domains.get(entry.uuid);
-          if (current === entry) await this.promote(entry, `${cause} (retry)`, Math.min(delay * 2, this.promoteRetry.max));
+          if (this.deps.table.domains.get(entry.uuid) === entry && entry.phase === 'running') {
+            await this.promote(entry, `${cause} (retry)`, Math.min(delay * 2, this.promoteRetry.max));
+          }
         })
         .catch((err: unknown) => this.deps.logger.error(`promotion retry of ${entry.name} failed: ${(err as Error).message}`));
     }, delay);
@@ -308,29 +377,46 @@ export class Coordinator {
     this.retryTimers.delete(uuid);
   }
 
+  /**
+   * Device aliases exist only in the live XML, which the start hook never sees: read it once QEMU
+   * runs, outside the domain's queue, so a later hot-unplug can be mapped to its LVs.
+   */
+  private refreshAliasesSoon(uuid: string): void {
+    void (async () => {
+      const disks = parseDomainXml(await this.deps.libvirt.domainXml(uuid));
+      const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
+      await this.queue.run(uuid, async () => {
+        const entry = this.deps.table.domains.get(uuid);
+        if (entry) entry.aliases = resolved.aliases;
+      });
+    })().catch((err: unknown) => this.deps.logger.debug(`cannot read the live XML of ${uuid} for its device aliases: ${(err as Error).message}`));
+  }
+
   /** A hot-plugged disk: take its LVs (the admin activated them before AttachDevice; no hook runs). */
   async onDeviceAdded(uuid: string, alias: string): Promise<void> {
-    let disks: DomainDisks;
-    try {
-      disks = parseDomainXml(await this.deps.libvirt.domainXml(uuid));
-    } catch (err) {
-      this.deps.logger.error(`device ${alias} added to domain ${uuid}, but its XML cannot be read: ${(err as Error).message}`);
-      return;
-    }
+    // Read outside the domain's queue: a libvirt call must never hold it.
+    const xml = await this.deps.libvirt.domainXml(uuid);
+    const disks = parseDomainXml(xml);
     const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
+    for (const e of resolved.errors) this.deps.logger.error(`domain ${disks.name}: device ${alias} added: ${e}`);
     await this.queue.run(uuid, async () => {
       const entry = this.deps.table.domains.get(uuid);
-      if (!entry) return;
+      if (!entry) {
+        this.reconcileSoon(`device ${alias} added to a domain not in the table`);
+        return;
+      }
       for (const [a, lvs] of resolved.aliases) entry.aliases.set(a, lvs);
       const added = new Map<string, LockMode>();
-      for (const [lv, mode] of resolved.wanted) if (!entry.wanted.has(lv)) added.set(lv, mode);
+      for (const [lv, mode] of resolved.wanted) if (!entry.own.has(lv)) added.set(lv, isMigrating(entry.phase) ? 'sh' : mode);
       if (added.size === 0) return;
-      const conflicts = localConflicts(this.deps.table, uuid, added);
-      for (const c of conflicts) {
-        this.deps.logger.error(`domain ${entry.name}: hot-plugged ${c.lv} ${c.reason}`);
+      for (const c of localConflicts(this.deps.table, uuid, added)) {
+        this.deps.logger.error(`domain ${entry.name}: hot-plugged ${c.lv} ${c.reason}; the disk is in use WITHOUT its lock`);
         added.delete(c.lv);
       }
-      for (const [lv, mode] of added) entry.wanted.set(lv, entry.phase === 'incoming' ? 'sh' : mode);
+      for (const [lv, mode] of added) {
+        entry.wanted.set(lv, mode);
+        entry.own.set(lv, resolved.wanted.get(lv) ?? mode);
+      }
       const failures = await this.apply(entry, added, `device ${alias} added`);
       for (const f of failures) {
         this.deps.logger.error(`domain ${entry.name}: hot-plugged ${describeFailure(f)}; the disk is in use WITHOUT its lock`);
@@ -342,16 +428,23 @@ export class Coordinator {
     await this.queue.run(uuid, async () => {
       const entry = this.deps.table.domains.get(uuid);
       const lvs = entry?.aliases.get(alias);
-      if (!entry || !lvs) return;
+      if (!entry || !lvs) {
+        // Aliases are known once the live XML was read; until then reconcile finds the unused LV.
+        if (entry) this.reconcileSoon(`device ${alias} removed from ${entry.name}`);
+        return;
+      }
       entry.aliases.delete(alias);
       const stillUsed = new Set([...entry.aliases.values()].flat());
       const targets = new Map<string, TargetMode>();
       for (const lv of lvs) {
         if (stillUsed.has(lv)) continue;
         entry.wanted.delete(lv);
-        if (this.deps.table.usersOf(lv).length === 0) targets.set(lv, 'off');
+        entry.own.delete(lv);
+        targets.set(lv, 'off');
       }
-      if (targets.size > 0) await this.apply(entry, targets, `device ${alias} removed`);
+      if (targets.size > 0) {
+        await this.apply(entry, targets, `device ${alias} removed`, (lv) => (this.deps.table.usersOf(lv).length === 0 ? 'off' : undefined));
+      }
     });
   }
 
@@ -363,6 +456,11 @@ export class Coordinator {
       this.reconciling = undefined;
     });
     return this.reconciling;
+  }
+
+  /** A reconcile nobody waits for: its failure is logged, never thrown. */
+  reconcileSoon(cause: string): void {
+    this.reconcile(cause).catch((err: unknown) => this.deps.logger.error(`reconcile (${cause}) failed: ${(err as Error).message}`));
   }
 
   private async runReconcile(cause: string): Promise<ReconcileReport> {
@@ -378,17 +476,19 @@ export class Coordinator {
     }
     const running: RunningDomain[] = [];
     for (const uuid of await libvirt.listActiveDomains()) {
+      const known = table.domains.get(uuid);
       let disks: DomainDisks;
       try {
         disks = parseDomainXml(await libvirt.domainXml(uuid));
       } catch (err) {
-        // A domain can vanish between the list and the call; anything else is worth reporting.
+        // Listed but unreadable (a slow call, or gone meanwhile): keep what the table knows.
+        running.push({ uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false });
         if (!/not found|no domain/i.test((err as Error).message)) report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
         continue;
       }
       const resolved = await resolver.resolve(disks.name, disks.disks);
       for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
-      running.push({ uuid, name: disks.name, wanted: resolved.wanted, aliases: resolved.aliases });
+      running.push({ uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0 });
     }
     report.domains = running.length;
 
@@ -400,41 +500,51 @@ export class Coordinator {
     const plan = planReconcile({ running, held, table, now: this.now(), startGraceMs: this.startGraceMs });
     report.problems.push(...plan.problems);
 
+    const guard = (what: string) => (err: unknown) => {
+      report.problems.push(`${what}: ${(err as Error).message}`);
+    };
     await Promise.all(
       running.map((domain) =>
-        this.queue.run(domain.uuid, async () => {
-          const stopped = this.stoppedAt.get(domain.uuid);
-          if (stopped !== undefined && stopped >= started) return; // stopped while we were reading
-          const entry = this.upsertRunning(domain);
-          const take = plan.take.get(domain.uuid);
-          if (!take || take.size === 0) return;
-          const conflicts = localConflicts(table, domain.uuid, take);
-          for (const c of conflicts) {
-            report.problems.push(`domain ${domain.name}: ${c.lv} ${c.reason}`);
-            take.delete(c.lv);
-          }
-          const failures = await this.apply(entry, take, `reconcile (${cause})`);
-          for (const lv of take.keys()) if (!failures.some((f) => f.lv && `${f.lv.vg}/${f.lv.lv}` === lv)) report.took.push(lv);
-          for (const f of failures) report.problems.push(`domain ${domain.name}: ${describeFailure(f)}`);
-          entry.lastError = failures.length ? failures.map(describeFailure).join('; ') : undefined;
-        }),
+        this.queue
+          .run(domain.uuid, async () => {
+            const stopped = this.stoppedAt.get(domain.uuid);
+            if (stopped !== undefined && stopped >= started) return; // stopped while we were reading
+            const entry = this.upsertRunning(domain);
+            if (!entry) return;
+            // Decided now, from the current phase, not from the plan made before the queue.
+            const { take } = takeTargets(table, domain.uuid);
+            if (take.size === 0) return;
+            const failures = await this.apply(entry, take, `reconcile (${cause})`);
+            for (const lv of take.keys()) if (!failures.some((f) => f.lv && `${f.lv.vg}/${f.lv.lv}` === lv)) report.took.push(lv);
+            for (const f of failures) report.problems.push(`domain ${domain.name}: ${describeFailure(f)}`);
+            entry.lastError = failures.length ? failures.map(describeFailure).join('; ') : undefined;
+          })
+          .catch(guard(`domain ${domain.name}`)),
       ),
     );
     await Promise.all(
       plan.forget.map((uuid) =>
-        this.queue.run(uuid, async () => {
-          const entry = table.domains.get(uuid);
-          if (!entry || entry.since >= started) return;
-          logger.warning(`domain ${entry.name} (${uuid}) is no longer running; releasing its locks`);
-          await this.releaseDomain(entry, `reconcile (${cause}): domain gone`);
-        }),
+        this.queue
+          .run(uuid, async () => {
+            const entry = table.domains.get(uuid);
+            if (!entry || entry.since >= started) return;
+            if (entry.phase !== 'releasing') logger.warning(`domain ${entry.name} (${uuid}) is no longer running; releasing its locks`);
+            await this.releaseDomain(entry, `reconcile (${cause}): domain gone`);
+            if (entry.phase === 'releasing' && entry.lastError) report.problems.push(`domain ${entry.name}: ${entry.lastError}`);
+          })
+          .catch(guard(`domain ${uuid}`)),
       ),
     );
     for (const lv of plan.release) {
-      const released = await this.releaseOrphan(lv, cause);
-      if (released === true) report.released.push(lv);
-      else if (typeof released === 'string') report.problems.push(released);
+      try {
+        const released = await this.releaseOrphan(lv, cause);
+        if (released === true) report.released.push(lv);
+        else if (typeof released === 'string') report.problems.push(released);
+      } catch (err) {
+        guard(lv)(err);
+      }
     }
+    for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
 
     report.ms = this.now() - started;
     this.lastReconcile = report;
@@ -444,23 +554,26 @@ export class Coordinator {
     return report;
   }
 
-  private upsertRunning(domain: RunningDomain): DomainEntry {
+  private upsertRunning(domain: RunningDomain): DomainEntry | undefined {
     const { table } = this.deps;
     const existing = table.domains.get(domain.uuid);
+    if (!domain.complete) return existing;
     if (existing) {
-      if (existing.phase === 'starting') this.setPhase(existing, 'running');
-      const migrating = existing.phase === 'incoming' || existing.phase === 'migrating-out';
-      existing.wanted = new Map([...domain.wanted].map(([lv, m]) => [lv, migrating ? 'sh' : m]));
+      if (existing.phase === 'starting' || existing.phase === 'releasing') this.setPhase(existing, 'running');
+      existing.own = new Map(domain.own);
+      existing.wanted = currentModes(domain.own, existing.phase);
       existing.aliases = domain.aliases;
       existing.name = domain.name;
       return existing;
     }
+    if (domain.own.size === 0) return undefined;
     const entry: DomainEntry = {
       uuid: domain.uuid,
       name: domain.name,
       phase: 'running',
       since: this.now(),
-      wanted: new Map(domain.wanted),
+      wanted: new Map(domain.own),
+      own: new Map(domain.own),
       aliases: domain.aliases,
     };
     table.domains.set(domain.uuid, entry);
@@ -471,12 +584,10 @@ export class Coordinator {
   private async releaseOrphan(lv: string, cause: string): Promise<boolean | string> {
     const { table } = this.deps;
     let unused = false;
-    const failures = await this.apply(
-      { uuid: '-', name: '-' },
-      new Map<string, TargetMode>([[lv, 'off']]),
-      `reconcile (${cause}): no local domain uses it`,
-      (key) => (unused = table.usersOf(key).length === 0),
-    );
+    const failures = await this.apply({ uuid: '-', name: '-' }, new Map<string, TargetMode>([[lv, 'off']]), `reconcile (${cause}): no local domain uses it`, (key) => {
+      unused = table.usersOf(key).length === 0;
+      return unused ? 'off' : undefined;
+    });
     if (!unused) return false;
     if (failures.length === 0) return true;
     return `${lv} is held but unused and cannot be released: ${failures.map(describeFailure).join('; ')}`;

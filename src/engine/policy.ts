@@ -98,21 +98,24 @@ export function groupTransitions(targets: Map<string, TargetMode>): Transition[]
 }
 
 /**
- * What to release when a domain stops: each of its LVs that no other local domain uses, or a
- * demotion to sh where the remaining users only need sh.
+ * What releasing one domain's use of an LV means: off when no other local domain uses it, a
+ * demotion to sh when the remaining users only need sh, nothing otherwise.
  */
+export function releaseTarget(table: LockTable, uuid: string, lv: string): TargetMode | undefined {
+  const others = table.usersOf(lv, uuid);
+  if (others.length === 0) return 'off';
+  const remaining = others.some((o) => o.wanted.get(lv) === 'ex') ? 'ex' : 'sh';
+  if (table.held.get(lv)?.mode === 'ex' && remaining === 'sh') return 'sh';
+  return undefined;
+}
+
+/** What to release when a domain stops, for each of its LVs. */
 export function releaseTargets(table: LockTable, uuid: string): Map<string, TargetMode> {
   const entry = table.domains.get(uuid);
   const targets = new Map<string, TargetMode>();
-  if (!entry) return targets;
-  for (const lv of entry.wanted.keys()) {
-    const others = table.usersOf(lv, uuid);
-    if (others.length === 0) {
-      targets.set(lv, 'off');
-      continue;
-    }
-    const remaining = others.some((o) => o.wanted.get(lv) === 'ex') ? 'ex' : 'sh';
-    if (table.held.get(lv)?.mode === 'ex' && remaining === 'sh') targets.set(lv, 'sh');
+  for (const lv of entry?.wanted.keys() ?? []) {
+    const to = releaseTarget(table, uuid, lv);
+    if (to) targets.set(lv, to);
   }
   return targets;
 }
@@ -120,13 +123,16 @@ export function releaseTargets(table: LockTable, uuid: string): Map<string, Targ
 export interface RunningDomain {
   uuid: string;
   name: string;
-  wanted: Map<string, LockMode>;
+  /** The domain's own modes, from its live XML. */
+  own: Map<string, LockMode>;
   aliases: Map<string, string[]>;
+  /** False when its XML could not be read or a disk not resolved: keep what the table knows. */
+  complete: boolean;
 }
 
 export interface ReconcilePlan {
-  /** Per domain, LVs to take or convert, with the mode. */
-  take: Map<string, Map<string, LockMode>>;
+  /** Per domain, the modes it should hold now (sh while migrating), to compare with lvmlockd. */
+  wanted: Map<string, Map<string, LockMode>>;
   /** Held LVs of managed VGs that no local domain uses. */
   release: string[];
   /** Table entries of domains that are no longer running and not within their start grace. */
@@ -134,10 +140,21 @@ export interface ReconcilePlan {
   problems: string[];
 }
 
+/** The phases in which a domain holds every LV shared, whatever its own modes. */
+export function isMigrating(phase: Phase | undefined): boolean {
+  return phase === 'incoming' || phase === 'migrating-out';
+}
+
+/** The modes a domain should hold in its phase. */
+export function currentModes(own: Map<string, LockMode>, phase: Phase | undefined): Map<string, LockMode> {
+  return isMigrating(phase) ? modesFor(own, 'shared') : new Map(own);
+}
+
 /**
  * Compares what runs with what lvmlockd holds. A domain the table knows in phase starting or
  * incoming is not in libvirt's list for a while (the hook runs before QEMU exists): its LVs are kept
- * while it is within the grace period.
+ * while it is within the grace period. A listed domain whose XML could not be read keeps what the
+ * table knows of it, so a slow libvirt call never makes its locks look unused.
  */
 export function planReconcile(input: {
   running: RunningDomain[];
@@ -147,7 +164,7 @@ export function planReconcile(input: {
   startGraceMs: number;
 }): ReconcilePlan {
   const { running, held, table, now, startGraceMs } = input;
-  const plan: ReconcilePlan = { take: new Map(), release: [], forget: [], problems: [] };
+  const plan: ReconcilePlan = { wanted: new Map(), release: [], forget: [], problems: [] };
   const runningIds = new Set(running.map((d) => d.uuid));
   const needed = new Map<string, LockMode>();
   const need = (lv: string, mode: LockMode) => {
@@ -166,27 +183,23 @@ export function planReconcile(input: {
 
   for (const domain of running) {
     const entry = table.domains.get(domain.uuid);
-    // During a migration the phase decides the mode (sh on both hosts); the XML cannot tell.
-    const migrating = entry?.phase === 'incoming' || entry?.phase === 'migrating-out';
-    const missing = new Map<string, LockMode>();
-    for (const [lv, ownMode] of domain.wanted) {
-      const mode: LockMode = migrating ? 'sh' : ownMode;
-      need(lv, mode);
-      const have = held.get(lv);
-      if (have !== mode) missing.set(lv, mode);
+    const wanted = domain.complete ? currentModes(domain.own, entry?.phase) : new Map(entry?.wanted ?? []);
+    if (!domain.complete && entry) {
+      // What the XML did resolve is still wanted, on top of what the table knew.
+      for (const [lv, mode] of currentModes(domain.own, entry.phase)) if (!wanted.has(lv)) wanted.set(lv, mode);
     }
-    if (missing.size > 0) plan.take.set(domain.uuid, missing);
+    for (const [lv, mode] of wanted) need(lv, mode);
+    if (domain.complete) plan.wanted.set(domain.uuid, wanted);
   }
 
-  // Two local users needing different modes of one LV cannot both be satisfied.
+  // Two local users needing different modes of one LV cannot both be satisfied: keep ex, report.
   for (const domain of running) {
-    for (const [lv, mode] of plan.take.get(domain.uuid) ?? []) {
+    const wanted = plan.wanted.get(domain.uuid);
+    for (const [lv, mode] of wanted ?? []) {
       if (mode === 'sh' && needed.get(lv) === 'ex') {
-        plan.take.get(domain.uuid)?.delete(lv);
         plan.problems.push(`${lv}: domain ${domain.name} needs it shared while another local domain needs it exclusive`);
       }
     }
-    if (plan.take.get(domain.uuid)?.size === 0) plan.take.delete(domain.uuid);
   }
 
   for (const lv of held.keys()) {
@@ -194,4 +207,21 @@ export function planReconcile(input: {
   }
   plan.release.sort();
   return plan;
+}
+
+/** What an LV needs across the local domains (for the reconcile task, re-read when it runs). */
+export function takeTargets(table: LockTable, uuid: string): { take: Map<string, LockMode>; problems: string[] } {
+  const entry = table.domains.get(uuid);
+  const take = new Map<string, LockMode>();
+  const problems: string[] = [];
+  if (!entry) return { take, problems };
+  for (const [lv, mode] of entry.wanted) {
+    const needed = table.neededMode(lv);
+    if (mode === 'sh' && needed === 'ex') {
+      problems.push(`${lv}: domain ${entry.name} needs it shared while another local domain needs it exclusive`);
+      continue;
+    }
+    if (table.held.get(lv)?.mode !== mode) take.set(lv, mode);
+  }
+  return { take, problems };
 }

@@ -1,6 +1,6 @@
 import { readFile, realpath } from 'node:fs/promises';
 import type { DiskRef } from '../domain/disks.js';
-import { lvFromPath, needsLvmLookup } from '../domain/lv-path.js';
+import { isLvmName, lvFromPath, needsLvmLookup } from '../domain/lv-path.js';
 import type { LockMode, LvRef } from '../locks/lv.js';
 import { lvKey, strongerMode } from '../locks/lv.js';
 import type { Logger } from '../log/logger.js';
@@ -71,7 +71,14 @@ export class DiskResolver {
         continue;
       }
       if (!ref) continue;
-      if (!this.vgs.has(ref.vg)) await this.refreshVgsQuietly();
+      if (!this.vgs.has(ref.vg)) {
+        const failure = await this.refreshVgsQuietly();
+        // Unknown whether the VG is shared: going ahead could run a guest on an unlocked LV.
+        if (failure) {
+          result.errors.push(`${describeSource(disk)}: cannot tell whether VG ${ref.vg} is shared: ${failure}`);
+          continue;
+        }
+      }
       const key = lvKey(ref);
       if (!this.isManagedVg(ref.vg)) {
         const note = `${domainName}:${key}`;
@@ -101,7 +108,9 @@ export class DiskResolver {
         );
       }
       const vg = this.pools.get(source.pool);
-      return vg ? { vg, lv: source.volume } : undefined;
+      if (!vg) return undefined;
+      if (!isLvmName(source.volume)) throw new Error(`volume name "${source.volume}" is not a valid LV name`);
+      return { vg, lv: source.volume };
     }
     const parsed = lvFromPath(source.path);
     if (parsed) return parsed;
@@ -109,11 +118,14 @@ export class DiskResolver {
     return (await lvFromDeviceMapper(source.path)) ?? this.lvm.resolvePath(source.path);
   }
 
-  private async refreshVgsQuietly(): Promise<void> {
+  /** Returns why the listing failed, or undefined when it worked. */
+  private async refreshVgsQuietly(): Promise<string | undefined> {
     try {
       await this.refreshVgs();
+      return undefined;
     } catch (err) {
       this.logger.warning(`cannot list volume groups: ${(err as Error).message}`);
+      return (err as Error).message;
     }
   }
 }

@@ -69,6 +69,7 @@ export class LibvirtClient extends EventEmitter<LibvirtEvents> {
 
   private onSignal(s: SignalMessage): void {
     if (s.interface === 'org.freedesktop.DBus' && s.member === 'NameOwnerChanged') {
+      if (s.sender !== 'org.freedesktop.DBus') return;
       const [name, , newOwner] = s.body as [string, string, string];
       if (name !== LIBVIRT) return;
       this.owner = newOwner || undefined;
@@ -77,7 +78,7 @@ export class LibvirtClient extends EventEmitter<LibvirtEvents> {
     }
     // Only the current owner of org.libvirt may tell us a domain stopped; anything else could
     // make us release a running guest's lock.
-    if (this.owner && s.sender !== this.owner) return;
+    if (!this.owner || s.sender !== this.owner) return;
     if (s.interface === CONNECT_IFACE && s.member === 'DomainEvent' && s.path === this.connectionPath) {
       const [path, event, detail] = s.body as [string, number, number];
       const uuid = uuidFromDomainPath(path);

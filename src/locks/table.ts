@@ -6,8 +6,9 @@ import type { LockMode } from './lv.js';
  * incoming: destination of a live migration, holding sh.
  * running: confirmed running (event or reconcile).
  * migrating-out: source of a live migration that passed the switchover.
+ * releasing: stopped, but some of its locks could not be released yet (retried by reconcile).
  */
-export type Phase = 'starting' | 'incoming' | 'running' | 'migrating-out';
+export type Phase = 'starting' | 'incoming' | 'running' | 'migrating-out' | 'releasing';
 
 export interface DomainEntry {
   uuid: string;
@@ -15,8 +16,10 @@ export interface DomainEntry {
   phase: Phase;
   /** When the phase was entered (ms since epoch). */
   since: number;
-  /** Managed LVs this domain uses ("vg/lv") and the mode it needs on each. */
+  /** Managed LVs this domain uses ("vg/lv") and the mode it holds them in now (sh while migrating). */
   wanted: Map<string, LockMode>;
+  /** The domain's own modes: ex, or sh for shareable/readonly disks; what it returns to after a migration. */
+  own: Map<string, LockMode>;
   /** Device alias to the LVs of that disk, from the live XML, to release a hot-unplugged disk. */
   aliases: Map<string, string[]>;
   lastError?: string;

@@ -120,6 +120,21 @@ describe('one host: libvirt-dbus Test driver, the hook, the LVM simulator and th
     assert.match(host.daemonLog(), /LV=vg0\/lv2 FROM=none TO=ex RESULT=failed/);
   });
 
+  test('the release hook gives back the locks of a start that failed before any event', async () => {
+    host = await freshHost();
+    const xml = domainXml('vm1', UUID1, [{ dev: '/dev/vg0/lv1' }]);
+    assert.equal((await host.hook('vm1', 'prepare', 'begin', xml)).rc, 0);
+    assert.equal((await heldBy(host)).get('vg0/lv1'), 'ex');
+    // QEMU never came up: libvirt runs stopped and release, and emits no event.
+    const stopped = await host.hook('vm1', 'stopped', 'end', xml);
+    const release = await host.hook('vm1', 'release', 'end', xml);
+    assert.equal(stopped.rc, 0);
+    assert.equal(release.rc, 0);
+    assert.equal(release.stdout, '');
+    await waitHeld(host, 'vg0/lv1', undefined);
+    assert.equal((await host.status()).locks.length, 0);
+  });
+
   test('two local domains cannot share a non-shareable LV', async () => {
     host = await freshHost();
     assert.equal((await host.startDomainWithHook('vm1', domainXml('vm1', UUID1, [{ dev: '/dev/vg0/lv1' }]))).rc, 0);

@@ -1,14 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/index.js';
-import { decideHook, groupTransitions, localConflicts, planReconcile, releaseTargets } from '../../src/engine/policy.js';
+import { decideHook, groupTransitions, localConflicts, planReconcile, releaseTargets, takeTargets } from '../../src/engine/policy.js';
 import type { LockMode } from '../../src/locks/lv.js';
 import { type DomainEntry, LockTable, type Phase } from '../../src/locks/table.js';
 
 const actions = defaultConfig().actions;
 
 function entry(uuid: string, wanted: Record<string, LockMode>, phase: Phase = 'running', since = 0): DomainEntry {
-  return { uuid, name: `vm-${uuid}`, phase, since, wanted: new Map(Object.entries(wanted)), aliases: new Map() };
+  return { uuid, name: `vm-${uuid}`, phase, since, wanted: new Map(Object.entries(wanted)), own: new Map(Object.entries(wanted)), aliases: new Map() };
 }
 
 function tableWith(...entries: DomainEntry[]): LockTable {
@@ -89,7 +89,7 @@ describe('reconcile plan', () => {
   test('takes what a running domain misses and releases what nobody uses', () => {
     const table = new LockTable();
     const plan = planReconcile({
-      running: [{ uuid: 'a', name: 'vm-a', wanted: new Map([['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]), aliases: new Map() }],
+      running: [{ uuid: 'a', name: 'vm-a', own: new Map([['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]), aliases: new Map(), complete: true }],
       held: new Map([
         ['vg0/lv1', 'ex'],
         ['vg0/lv9', 'ex'],
@@ -98,7 +98,7 @@ describe('reconcile plan', () => {
       now: 1000,
       startGraceMs: 100,
     });
-    assert.deepEqual([...(plan.take.get('a') ?? [])], [['vg0/lv2', 'ex']]);
+    assert.deepEqual([...(plan.wanted.get('a') ?? [])], [['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]);
     assert.deepEqual(plan.release, ['vg0/lv9']);
     assert.deepEqual(plan.forget, []);
   });
@@ -114,29 +114,49 @@ describe('reconcile plan', () => {
     assert.deepEqual(plan.forget, ['s']);
     assert.deepEqual(plan.release, ['vg0/lv5']);
   });
-  test('a migrating domain is kept sh, not promoted by reconcile', () => {
+  test('a migrating domain is wanted sh, not promoted by reconcile', () => {
     const table = tableWith(entry('m', { 'vg0/lv1': 'sh' }, 'incoming', 990));
     const plan = planReconcile({
-      running: [{ uuid: 'm', name: 'vm-m', wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map() }],
+      running: [{ uuid: 'm', name: 'vm-m', own: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), complete: true }],
       held: new Map([['vg0/lv1', 'sh']]),
       table,
       now: 1000,
       startGraceMs: 100,
     });
-    assert.equal(plan.take.size, 0);
+    assert.deepEqual([...(plan.wanted.get('m') ?? [])], [['vg0/lv1', 'sh']]);
+  });
+  test('a listed domain whose XML could not be read keeps its locks', () => {
+    const table = tableWith(entry('x', { 'vg0/lv7': 'ex' }, 'running', 0));
+    const plan = planReconcile({
+      running: [{ uuid: 'x', name: 'vm-x', own: new Map(), aliases: new Map(), complete: false }],
+      held: new Map([['vg0/lv7', 'ex']]),
+      table,
+      now: 1_000_000,
+      startGraceMs: 100,
+    });
+    assert.deepEqual(plan.release, []);
+    assert.deepEqual(plan.forget, []);
+  });
+  test('the reconcile task takes only what differs from what is held, and reports mixed modes', () => {
+    const table = tableWith(entry('a', { 'vg0/lv1': 'ex', 'vg0/lv2': 'ex' }), entry('b', { 'vg0/lv1': 'sh' }));
+    table.setHeld('vg0/lv1', 'ex', 0);
+    assert.deepEqual([...takeTargets(table, 'a').take], [['vg0/lv2', 'ex']]);
+    const b = takeTargets(table, 'b');
+    assert.equal(b.take.size, 0);
+    assert.match(b.problems.join(), /vg0\/lv1: domain vm-b needs it shared/);
   });
   test('a sh user and an ex user of one LV is reported, not fixed by demoting', () => {
     const plan = planReconcile({
       running: [
-        { uuid: 'a', name: 'vm-a', wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map() },
-        { uuid: 'b', name: 'vm-b', wanted: new Map([['vg0/lv1', 'sh']]), aliases: new Map() },
+        { uuid: 'a', name: 'vm-a', own: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), complete: true },
+        { uuid: 'b', name: 'vm-b', own: new Map([['vg0/lv1', 'sh']]), aliases: new Map(), complete: true },
       ],
       held: new Map([['vg0/lv1', 'ex']]),
       table: new LockTable(),
       now: 0,
       startGraceMs: 100,
     });
-    assert.equal(plan.take.size, 0);
     assert.match(plan.problems.join(), /vg0\/lv1: domain vm-b needs it shared/);
+    assert.deepEqual(plan.release, []);
   });
 });
