@@ -3,7 +3,7 @@
  * administrator or the hardware would: create VGs and LVs, start lockspaces, open devices the
  * way QEMU does, crash hosts, tune the simulator.
  */
-import { AdminError, closeLv, createLv, createVg, killHost, openLv, reviveHost, startLockspace, stopLockspace } from './model.js';
+import { activeLvsOn, AdminError, closeLv, createLv, createVg, killHost, openLv, reviveHost, startLockspace, stopLockspace } from './model.js';
 import { resolveLvArg } from './names.js';
 import { Output, SIM_SETUP_ERROR, type ToolResult } from './output.js';
 import { emptyState, findLv, findVg, isHostDead, isShared, SIM_TOOLS, type SimSettings, type SimState, type SimTool, type VgLockType } from './state.js';
@@ -123,7 +123,7 @@ const ACTIONS: Record<string, Action> = {
     const vg = sharedVg(state, args[0]);
     const result = stopLockspace(vg, hostId);
     if (result === 'busy') {
-      const active = vg.lvs.filter((lv) => lv.active.includes(hostId)).map((lv) => `${vg.name}/${lv.name}`);
+      const active = activeLvsOn(vg, hostId).map((lv) => `${vg.name}/${lv.name}`);
       throw new AdminError(`cannot stop the lockspace of ${vg.name} on host ${hostId}: LVs are active here (${active.join(', ')})`);
     }
     return result === 'stopped' ? `lockspace of ${vg.name} stopped on host ${hostId}` : `lockspace of ${vg.name} was not started on host ${hostId}`;

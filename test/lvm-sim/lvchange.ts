@@ -1,10 +1,10 @@
 /** `lvm lvchange -a…`: activation changes, the way lvm2 2.03.16 with lvmlockd answers them. */
 import type { LockMode } from '../../src/locks/lv.js';
 import { activateLv, deactivateLv, reapExpiredLeases } from './model.js';
-import { groupByVg, resolveLvArg, selectLvs } from './names.js';
+import { groupByVg, resolveLvArg } from './names.js';
 import { COMMON_LVM_OPTIONS, CommandLineError, flag, parseArgs, valued, type OptionSpec } from './options.js';
 import { ECMD_FAILED, ECMD_PROCESSED, EINVALID_CMD_LINE } from './output.js';
-import { readVg, type LvmContext } from './vg-access.js';
+import { processEachLv, type LvmContext } from './vg-access.js';
 
 /** What -a asks for: a lock mode, lvmlockd's default (ex), or deactivation. */
 type ActivationChange = LockMode | 'default' | 'off';
@@ -69,25 +69,13 @@ export function lvchange(ctx: LvmContext, argv: string[]): number {
 
   reapExpiredLeases(ctx.state, ctx.nowMs);
   const activating = change !== 'off';
-  let failed = false;
-  for (const group of groupByVg(args.positional.map((a) => resolveLvArg(ctx.state, a)))) {
-    const vg = readVg(ctx, group.vg, activating);
-    if (!vg) {
-      failed = true;
-      continue;
-    }
-    const { lvs, missing } = selectLvs(vg, group);
-    for (const lv of lvs) {
-      const outcome = activating
-        ? activateLv(ctx.state, vg, lv, ctx.hostId, change === 'default' ? null : change, ctx.nowMs)
-        : deactivateLv(vg, lv, ctx.hostId);
-      for (const message of outcome.messages) out.error(message);
-      if (!outcome.ok) failed = true;
-    }
-    for (const name of missing) {
-      out.error(`Failed to find logical volume "${vg.name}/${name}"`);
-      failed = true;
-    }
-  }
-  return failed ? ECMD_FAILED : ECMD_PROCESSED;
+  const groups = groupByVg(args.positional.map((a) => resolveLvArg(ctx.state, a)));
+  const ok = processEachLv(ctx, groups, activating, (vg, lv) => {
+    const outcome = activating
+      ? activateLv(ctx.state, vg, lv, ctx.hostId, change === 'default' ? null : change, ctx.nowMs)
+      : deactivateLv(vg, lv, ctx.hostId);
+    for (const message of outcome.messages) out.error(message);
+    return outcome.ok;
+  });
+  return ok ? ECMD_PROCESSED : ECMD_FAILED;
 }

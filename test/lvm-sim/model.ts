@@ -35,7 +35,7 @@ export const LVMLOCK_LV_MIB = 256;
 const DEFAULT_VG_MIB = 1020;
 const DEFAULT_LV_MIB = 64;
 const DEFAULT_POOL_MIB = 256;
-export const DEFAULT_THIN_POOL = 'pool0';
+const DEFAULT_THIN_POOL = 'pool0';
 
 export function lockspaceStarted(vg: VgRecord, hostId: number): boolean {
   return vg.lockspaces[String(hostId)] !== undefined;

@@ -66,12 +66,19 @@ function findBy(state: SimState, match: (vg: VgRecord, lv: LvRecord) => boolean)
   return undefined;
 }
 
+/** The LVs a command names in one VG: all of them (VG argument) and/or some by name. */
+export interface LvGroup {
+  vg: string;
+  all: boolean;
+  names: string[];
+}
+
 /**
  * Groups LV arguments by VG in the order lvm processes them: VGs in order of first mention,
  * LV names once each.
  */
-export function groupByVg(args: LvArg[]): Array<{ vg: string; all: boolean; names: string[] }> {
-  const groups = new Map<string, { vg: string; all: boolean; names: string[] }>();
+export function groupByVg(args: LvArg[]): LvGroup[] {
+  const groups = new Map<string, LvGroup>();
   for (const arg of args) {
     let group = groups.get(arg.vg);
     if (!group) {
@@ -88,7 +95,7 @@ export function groupByVg(args: LvArg[]): Array<{ vg: string; all: boolean; name
  * The LVs of a VG a command processes (lvm2 process_each_lv_in_vg): metadata order, thin pools
  * moved to the front, plus the named LVs that do not exist.
  */
-export function selectLvs(vg: VgRecord, group: { all: boolean; names: string[] }): { lvs: LvRecord[]; missing: string[] } {
+export function selectLvs(vg: VgRecord, group: LvGroup): { lvs: LvRecord[]; missing: string[] } {
   const pools: LvRecord[] = [];
   const others: LvRecord[] = [];
   for (const lv of vg.lvs) {

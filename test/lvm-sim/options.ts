@@ -20,14 +20,17 @@ export interface ParsedArgs {
   positional: string[];
 }
 
-/** A command-line error: the getopt line, then lvm's own verdict; lvm exits 3. */
+/**
+ * A command-line error: getopt's own line and/or lvm's message; lvm then adds
+ * "Error during parsing of command line." and exits 3.
+ */
 export class CommandLineError extends Error {
-  constructor(readonly getoptLine: string | undefined, readonly lvmLine: string) {
+  constructor(readonly getoptLine: string | undefined, readonly lvmLine?: string) {
     super(getoptLine ?? lvmLine);
   }
 }
 
-const PARSE_FAILED = 'Error during parsing of command line.';
+export const PARSE_FAILED = 'Error during parsing of command line.';
 
 export function parseArgs(tool: string, argv: string[], specs: OptionSpec[]): ParsedArgs {
   const parsed: ParsedArgs = { values: new Map(), counts: new Map(), positional: [] };
@@ -49,12 +52,12 @@ export function parseArgs(tool: string, argv: string[], specs: OptionSpec[]): Pa
       if (spec.takesValue) {
         let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
         if (value === undefined) {
-          if (i + 1 >= argv.length) throw new CommandLineError(`${tool}: option '--${spec.long[0]}' requires an argument`, PARSE_FAILED);
+          if (i + 1 >= argv.length) throw new CommandLineError(`${tool}: option '--${spec.long[0]}' requires an argument`);
           value = argv[++i];
         }
         record(spec, value);
       } else {
-        if (eq !== -1) throw new CommandLineError(`${tool}: option '--${spec.long[0]}' doesn't allow an argument`, PARSE_FAILED);
+        if (eq !== -1) throw new CommandLineError(`${tool}: option '--${spec.long[0]}' doesn't allow an argument`);
         record(spec);
       }
       continue;
@@ -63,14 +66,14 @@ export function parseArgs(tool: string, argv: string[], specs: OptionSpec[]): Pa
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j];
         const spec = specs.find((s) => s.short === letter);
-        if (!spec) throw new CommandLineError(`${tool}: invalid option -- '${letter}'`, PARSE_FAILED);
+        if (!spec) throw new CommandLineError(`${tool}: invalid option -- '${letter}'`);
         if (!spec.takesValue) {
           record(spec);
           continue;
         }
         let value = arg.slice(j + 1);
         if (value === '') {
-          if (i + 1 >= argv.length) throw new CommandLineError(`${tool}: option requires an argument -- '${letter}'`, PARSE_FAILED);
+          if (i + 1 >= argv.length) throw new CommandLineError(`${tool}: option requires an argument -- '${letter}'`);
           value = argv[++i];
         }
         record(spec, value);
@@ -88,8 +91,8 @@ function findLong(tool: string, name: string, specs: OptionSpec[]): OptionSpec {
   if (exact) return exact;
   const prefixed = specs.filter((s) => s.long.some((l) => l.startsWith(name)));
   if (prefixed.length === 1 && name !== '') return prefixed[0];
-  if (prefixed.length > 1 && name !== '') throw new CommandLineError(`${tool}: option '--${name}' is ambiguous`, PARSE_FAILED);
-  throw new CommandLineError(`${tool}: unrecognized option '--${name}'`, PARSE_FAILED);
+  if (prefixed.length > 1 && name !== '') throw new CommandLineError(`${tool}: option '--${name}' is ambiguous`);
+  throw new CommandLineError(`${tool}: unrecognized option '--${name}'`);
 }
 
 export function flag(key: string, long: string[], short?: string): OptionSpec {

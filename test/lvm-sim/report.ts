@@ -198,8 +198,9 @@ export function formatSize(bytes: number, units: Units): string {
     power = letters.indexOf(unit.toLowerCase()) + 1;
   }
   const value = bytes / base ** power;
-  const rounded = (unit === 'r' || unit === 'R') ? Math.ceil(value * 100 - 1e-9) / 100 : Math.round(value * 100) / 100;
-  const marker = rounded > value + 1e-9 && units.suffix ? '<' : '';
+  const marksRounding = unit === 'r' || unit === 'R';
+  const rounded = marksRounding ? Math.ceil(value * 100 - 1e-9) / 100 : Math.round(value * 100) / 100;
+  const marker = marksRounding && units.suffix && rounded > value + 1e-9 ? '<' : '';
   const letter = letters[power - 1];
   const suffix = units.suffix ? (base === 1000 ? letter.toUpperCase() : letter) : '';
   return `${marker}${rounded.toFixed(2)}${suffix}`;

@@ -1,5 +1,5 @@
 /** `lvm lvs` and `lvm vgs`: what this host sees. lvs never shows another host's state. */
-import { groupByVg, resolveLvArg, selectLvs } from './names.js';
+import { groupByVg, resolveLvArg } from './names.js';
 import { COMMON_LVM_OPTIONS, CommandLineError, flag, parseArgs, valued, type OptionSpec, type ParsedArgs } from './options.js';
 import { ECMD_FAILED, ECMD_PROCESSED, EINVALID_CMD_LINE } from './output.js';
 import {
@@ -22,7 +22,7 @@ import {
   type Units,
   type VgRow,
 } from './report.js';
-import { readVg, takeGlobalLockShared, type LvmContext } from './vg-access.js';
+import { processEachLv, readVg, takeGlobalLockShared, type LvmContext } from './vg-access.js';
 
 const NOT_SIMULATED = ['select', 'segments', 'nameprefixes', 'rows'];
 
@@ -117,24 +117,16 @@ export function lvs(ctx: LvmContext, argv: string[]): number {
   const setup = { kind: 'lv' as const, fields: LV_FIELDS, defaults: LVS_DEFAULT_FIELDS, sort: LVS_DEFAULT_SORT, prefix: 'lv_' };
   return runReport<LvRow>(ctx, 'lvs', argv, setup, (positional) => {
     const rows: LvRow[] = [];
-    let failed = false;
-    const groups = positional.length > 0
-      ? groupByVg(positional.map((a) => resolveLvArg(ctx.state, a)))
-      : (takeGlobalLockShared(ctx), ctx.state.vgs.map((vg) => ({ vg: vg.name, all: true, names: [] as string[] })));
-    for (const group of groups) {
-      const vg = readVg(ctx, group.vg, false);
-      if (!vg) {
-        failed = true;
-        continue;
-      }
-      const { lvs: selected, missing } = selectLvs(vg, group);
-      rows.push(...selected.map((lv) => ({ vg, lv, hostId: ctx.hostId })));
-      for (const name of missing) {
-        ctx.out.error(`Failed to find logical volume "${vg.name}/${name}"`);
-        failed = true;
-      }
+    let groups = groupByVg(positional.map((a) => resolveLvArg(ctx.state, a)));
+    if (positional.length === 0) {
+      takeGlobalLockShared(ctx);
+      groups = ctx.state.vgs.map((vg) => ({ vg: vg.name, all: true, names: [] }));
     }
-    return { rows, failed };
+    const ok = processEachLv(ctx, groups, false, (vg, lv) => {
+      rows.push({ vg, lv, hostId: ctx.hostId });
+      return true;
+    });
+    return { rows, failed: !ok };
   });
 }
 

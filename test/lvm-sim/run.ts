@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runAdmin, type AdminContext } from './admin.js';
 import { lvmlockctl } from './lockctl.js';
 import { lvchange } from './lvchange.js';
-import { CommandLineError } from './options.js';
+import { CommandLineError, PARSE_FAILED } from './options.js';
 import { ECMD_FAILED, EINVALID_CMD_LINE, Output, SIM_SETUP_ERROR, type ToolResult } from './output.js';
 import { lvs, vgs } from './reporting.js';
 import { isHostDead, SimStateError, type SimState, type SimTool } from './state.js';
@@ -91,7 +91,8 @@ async function runLvmCommand(command: SimTool, argv: string[], ctx: SimContext):
     } catch (err) {
       if (!(err instanceof CommandLineError)) throw err;
       if (err.getoptLine) out.rawError(err.getoptLine);
-      out.error(err.lvmLine);
+      if (err.lvmLine) out.error(err.lvmLine);
+      out.error(PARSE_FAILED);
       return out.result(EINVALID_CMD_LINE);
     }
   };

@@ -3,8 +3,8 @@ import { lockspaceStarted, startLockspace, stopLockspace } from './model.js';
 import { resolveLvArg } from './names.js';
 import { COMMON_LVM_OPTIONS, flag, parseArgs, valued, type OptionSpec } from './options.js';
 import { ECMD_FAILED, ECMD_PROCESSED, EINVALID_CMD_LINE } from './output.js';
-import { findVg, isShared, type VgRecord } from './state.js';
-import { readVg, takeGlobalLockShared, type LvmContext } from './vg-access.js';
+import { isShared, type VgRecord } from './state.js';
+import { findNamedVg, readVg, takeGlobalLockShared, type LvmContext } from './vg-access.js';
 
 const OPTIONS: OptionSpec[] = [
   ...COMMON_LVM_OPTIONS,
@@ -32,10 +32,8 @@ function lockStart(ctx: LvmContext, names: string[], lockopt: string | undefined
   let failed = false;
   const started: VgRecord[] = [];
   for (const name of names) {
-    const vg = findVg(ctx.state, name);
+    const vg = findNamedVg(ctx, name);
     if (!vg) {
-      ctx.out.error(`Volume group "${name}" not found`);
-      ctx.out.error(`Cannot process volume group ${name}`);
       failed = true;
       continue;
     }

@@ -11,8 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { contextFromEnv } from '../lvm-sim/env.js';
 import { runProgram, type ProgramResult } from '../lvm-sim/exec.js';
 import { SIM_BIN_DIR } from '../lvm-sim/paths.js';
+import { formatSize } from '../lvm-sim/report.js';
 import { runTool } from '../lvm-sim/run.js';
 import { readClusterState } from '../lvm-sim/state.js';
 import { lockDirOf } from '../lvm-sim/store.js';
@@ -63,7 +65,7 @@ async function lvsRows(c: Awaited<ReturnType<typeof cluster>>, host: number, fie
   return { ...r, rows: r.stdout ? (JSON.parse(r.stdout) as { report: Array<{ lv: Array<Record<string, string>> }> }).report[0].lv : [] };
 }
 
-describe('lvm-sim executables', { concurrency: true }, () => {
+describe('lvm-sim executables', { concurrency: true, timeout: 60_000 }, () => {
   test('the wrappers work through a symlink and answer exactly like the in-process tool', async () => {
     const c = await cluster();
     const link = join(c.dir, 'bin');
@@ -88,18 +90,18 @@ describe('lvm-sim executables', { concurrency: true }, () => {
   test('without a usable environment or state file the tools fail clearly (exit 1)', async () => {
     const c = await cluster();
     const noState = await runProgram(join(SIM_BIN_DIR, 'lvm'), ['lvs'], { env: { ...c.env(1), LVMSIM_STATE: '' }, timeoutMs: 20_000 });
-    assert.equal(noState.rc, 1);
-    assert.match(noState.stderr, /LVMSIM_STATE is not set/);
-    const badHost = await c.exec(1, 'lvmlockctl', ['--info'], { LVMSIM_HOST_ID: '2001' });
-    assert.equal(badHost.rc, 1);
-    assert.match(badHost.stderr, /LVMSIM_HOST_ID="2001" is not a host id/);
-    const missing = await c.exec(1, 'lvm', ['lvs'], { LVMSIM_STATE: join(c.dir, 'nope.json') });
+    assert.deepEqual([noState.rc, noState.stdout], [1, '']);
+    assert.match(noState.stderr, /^lvm-sim: LVMSIM_STATE is not set: it must name the simulated cluster's state file/);
+    assert.throws(() => contextFromEnv({ LVMSIM_STATE: c.stateFile, LVMSIM_HOST_ID: '2001' }), /LVMSIM_HOST_ID="2001" is not a host id: expected an integer 1..2000/);
+    assert.throws(() => contextFromEnv({ LVMSIM_STATE: c.stateFile, LVMSIM_HOST_ID: '1.5' }), /LVMSIM_HOST_ID="1.5" is not a host id/);
+    assert.equal(contextFromEnv({ LVMSIM_STATE: c.stateFile }).hostId, 1);
+    const missing = await runTool('lvm', ['lvs'], { stateFile: join(c.dir, 'nope.json'), hostId: 1, lockTimeoutMs: 1000 });
     assert.equal(missing.rc, 1);
     assert.match(missing.stderr, /nope\.json does not exist; create it with "lvm-sim init"/);
   });
 
   test('the state lock serialises concurrent processes: no update is lost, one host wins a contended LV', async () => {
-    const names = Array.from({ length: 10 }, (_, i) => `many${i}`);
+    const names = Array.from({ length: 6 }, (_, i) => `many${i}`);
     const c = await cluster(names.map((n) => ['create-lv', 'vg0', n]));
     const spread = await Promise.all(names.map((n, i) => c.exec(1 + (i % 2), 'lvm', ['lvchange', '-aey', `vg0/${n}`])));
     assert.ok(spread.every((r) => r.rc === 0), JSON.stringify(spread));
@@ -108,7 +110,7 @@ describe('lvm-sim executables', { concurrency: true }, () => {
       assert.deepEqual(view.lvs.find((lv) => lv.key === `vg0/${n}`)?.holders, [{ hostId: 1 + (i % 2), mode: 'ex', hostDead: false }], n);
     });
 
-    const race = await Promise.all([1, 2, 1, 2, 1, 2, 1, 2].map((host) => c.exec(host, 'lvm', ['lvchange', '-aey', 'vg0/lv1']).then((r) => ({ host, ...r }))));
+    const race = await Promise.all([1, 2, 1, 2, 1, 2].map((host) => c.exec(host, 'lvm', ['lvchange', '-aey', 'vg0/lv1']).then((r) => ({ host, ...r }))));
     const winners = new Set(race.filter((r) => r.rc === 0).map((r) => r.host));
     assert.equal(winners.size, 1, JSON.stringify(race));
     const [winner] = winners;
@@ -121,25 +123,27 @@ describe('lvm-sim executables', { concurrency: true }, () => {
   test('a lock left by a dead process is removed; a live owner makes commands wait, then fail clearly', async () => {
     const c = await cluster();
     const lockDir = lockDirOf(c.stateFile);
-    const dead = spawn(process.execPath, ['-e', '']);
+    const takeLock = async (pid: number) => {
+      await mkdir(lockDir);
+      await writeFile(join(lockDir, 'owner'), `${pid}\n`);
+    };
+    const dead = spawn('true');
     await new Promise((resolve) => dead.on('close', resolve));
-    await mkdir(lockDir);
-    await writeFile(join(lockDir, 'owner'), `${dead.pid}\n`);
-    const stale = await c.exec(1, 'lvm', ['lvchange', '-aey', 'vg0/lv1']);
+    await takeLock(dead.pid ?? 0);
+    const stale = await c.lvm(1, 'lvchange', '-aey', 'vg0/lv1');
     assert.equal(stale.rc, 0, stale.stderr);
     assert.equal(existsSync(lockDir), false);
 
-    // This test process is a live owner.
-    await mkdir(lockDir);
-    await writeFile(join(lockDir, 'owner'), `${process.pid}\n`);
+    // The parent of this test process is a live owner.
+    await takeLock(process.ppid);
     const started = Date.now();
-    const timedOut = await c.exec(2, 'lvm', ['lvchange', '-aey', 'vg0/lv2'], { LVMSIM_LOCK_TIMEOUT_MS: '300' });
+    const timedOut = await runTool('lvm', ['lvchange', '-aey', 'vg0/lv2'], { stateFile: c.stateFile, hostId: 2, lockTimeoutMs: 300 });
     assert.equal(timedOut.rc, 1);
-    assert.match(timedOut.stderr, new RegExp(`has been held by pid ${process.pid} for more than 300 ms`));
+    assert.match(timedOut.stderr, new RegExp(`has been held by pid ${process.ppid} for more than 300 ms`));
     assert.ok(Date.now() - started >= 300);
-    assert.equal((await c.tool(2, 'lvmlockctl', '--info')).stdout.includes('LK LV ex'), false, 'lvchange ran without the lock');
+    assert.deepEqual((await readClusterState(c.stateFile)).lvs.find((lv) => lv.key === 'vg0/lv2')?.holders, [], 'lvchange ran without the lock');
 
-    const waiting = c.exec(2, 'lvm', ['lvchange', '-aey', 'vg0/lv2']);
+    const waiting = c.lvm(2, 'lvchange', '-aey', 'vg0/lv2');
     await sleep(300);
     await rm(lockDir, { recursive: true });
     const waited = await waiting;
@@ -148,18 +152,23 @@ describe('lvm-sim executables', { concurrency: true }, () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    test(`hang: the tool sleeps before taking the state lock and ends normally on ${signal}`, async () => {
+    test(`hang: the tool sleeps before taking the state lock and ends normally on ${signal}`, { timeout: 20_000 }, async () => {
       const c = await cluster();
       await c.sim(1, 'set', 'hang', '["lvchange"]');
       const child = spawn(join(SIM_BIN_DIR, 'lvm'), ['lvchange', '-aey', 'vg0/lv1'], { env: c.env(1), stdio: 'ignore' });
       const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
-      await sleep(400);
-      assert.equal(child.exitCode, null, 'the hung lvchange exited by itself');
-      assert.equal(existsSync(lockDirOf(c.stateFile)), false, 'a hung command holds the state lock');
-      const other = await c.exec(2, 'lvm', ['lvchange', '-aey', 'vg0/lv2']);
-      assert.equal(other.rc, 0, 'other commands are blocked by the hung one');
-      child.kill(signal);
-      assert.deepEqual(await ended, [null, signal]);
+      try {
+        await sleep(400);
+        assert.equal(child.exitCode, null, 'the hung lvchange exited by itself');
+        assert.equal(existsSync(lockDirOf(c.stateFile)), false, 'a hung command holds the state lock');
+        // A command that needs the state lock still gets it.
+        const other = await runTool('lvm', ['vgchange', '--lockstart', 'vg0'], { stateFile: c.stateFile, hostId: 2, lockTimeoutMs: 2000 });
+        assert.equal(other.rc, 0, other.stderr);
+        child.kill(signal);
+        assert.deepEqual(await ended, [null, signal]);
+      } finally {
+        child.kill('SIGKILL');
+      }
       assert.deepEqual((await readClusterState(c.stateFile)).lvs.find((lv) => lv.key === 'vg0/lv1')?.holders, []);
     });
   }
@@ -177,7 +186,7 @@ describe('lvm-sim executables', { concurrency: true }, () => {
 
   test('delays and the invocation log: lvchange processes that ran concurrently are visible', async () => {
     const c = await cluster([['create-lv', 'vg0', 'lv3']]);
-    await c.sim(1, 'set', 'delays', '{"lvchange":400}');
+    await c.sim(1, 'set', 'delays', '{"lvchange":1000}');
     const runs = await Promise.all(['lv1', 'lv2', 'lv3'].map((lv, i) => c.exec(1 + (i % 2), 'lvm', ['lvchange', '-aey', `vg0/${lv}`])));
     assert.ok(runs.every((r) => r.rc === 0), JSON.stringify(runs));
     await c.exec(2, 'lvmlockctl', ['--info']);
@@ -187,13 +196,13 @@ describe('lvm-sim executables', { concurrency: true }, () => {
     assert.deepEqual(lvchanges.map((l) => l.argv.slice(1)).sort(), [['-aey', 'vg0/lv1'], ['-aey', 'vg0/lv2'], ['-aey', 'vg0/lv3']]);
     for (const l of lvchanges) {
       assert.equal(l.rc, 0);
-      assert.ok(l.endMs - l.startMs >= 400, `an lvchange took ${l.endMs - l.startMs} ms despite a 400 ms delay`);
+      assert.ok(l.endMs - l.startMs >= 1000, `an lvchange took ${l.endMs - l.startMs} ms despite a 1000 ms delay`);
     }
     const overlapping = Math.max(...lvchanges.map((a) => lvchanges.filter((b) => b.startMs <= a.startMs && a.startMs < b.endMs).length));
     assert.ok(overlapping >= 2, `at most ${overlapping} lvchange ran at once`);
     const lockctl = lines.find((l) => l.tool === 'lvmlockctl');
     assert.deepEqual(lockctl && [lockctl.host, lockctl.argv, lockctl.rc], [2, ['--info'], 0]);
-    assert.ok(lockctl && lockctl.endMs - lockctl.startMs < 400, 'lvmlockctl was delayed too');
+    assert.ok(lockctl && lockctl.endMs - lockctl.startMs < 1000, 'lvmlockctl was delayed too');
   });
 
   test('a crashed host cannot run commands; its leases block others until leaseExpiryMs, then free', async () => {
@@ -231,7 +240,7 @@ describe('lvm-sim executables', { concurrency: true }, () => {
   });
 });
 
-describe('lvm-sim answers', { concurrency: true }, () => {
+describe('lvm-sim answers', { concurrency: true, timeout: 60_000 }, () => {
   test('lvs resolves VG/LV, /dev paths, /dev/mapper, /dev/dm-N and /dev/disk/by-id names', async () => {
     const c = await cluster([['create-vg', 'vg-a', '--lock-type', 'none'], ['create-lv', 'vg-a', 'lv-b']]);
     const ids = (await lvsRows(c, 1, 'vg_uuid,lv_uuid', 'vg-a/lv-b')).rows[0];
@@ -270,6 +279,20 @@ describe('lvm-sim answers', { concurrency: true }, () => {
     assert.deepEqual(bytes.rows, [{ lv_size: '67108864B' }]);
     const unknown = await c.lvm(1, 'lvs', '-o', 'lv_name,bogus');
     assert.deepEqual([unknown.rc, unknown.stderr], [5, '  Unrecognised field: bogus\n']);
+  });
+
+  test('sizes print like lvm\'s display_size: human units round up with "<", fixed units round, b counts bytes', () => {
+    const mib = 1024 * 1024;
+    const size = (n: number, unit: string, suffix = true) => formatSize(n, { unit, suffix });
+    assert.equal(size(64 * mib, 'r'), '64.00m');
+    assert.equal(size(1020 * mib, 'r'), '1020.00m');
+    assert.equal(size(1100 * mib, 'r'), '<1.08g');
+    assert.equal(size(1100 * mib, 'h'), '1.07g');
+    assert.equal(size(1100 * mib, 'g'), '1.07g');
+    assert.equal(size(1020 * mib, 'G'), '1.07G');
+    assert.equal(size(64 * mib, 'b'), '67108864B');
+    assert.equal(size(64 * mib, 's', false), '131072');
+    assert.equal(size(1100 * mib, 'r', false), '1.08');
   });
 
   test('the plain lvs and vgs tables are aligned like lvm\'s', async () => {
@@ -408,8 +431,8 @@ describe('lvm-sim answers', { concurrency: true }, () => {
     assert.deepEqual(await c.lvm(1, 'lvchange', '-a', 'ys', '/dev/mapper/vg0-lv2'), { rc: 0, stdout: '', stderr: '' });
     const held = (await readClusterState(c.stateFile)).lvs.map((lv) => lv.holders.map((h) => h.mode).join());
     assert.deepEqual(held, ['ex', 'sh']);
-    assert.deepEqual(await c.lvm(1, 'lvchange', '-ax', 'vg0/lv1'), { rc: 3, stdout: '', stderr: '  Invalid argument for --activate: x\n' });
-    assert.deepEqual(await c.lvm(1, 'lvchange', '-aey', '-asy', 'vg0/lv1'), { rc: 3, stdout: '', stderr: '  Option -a/--activate may not be repeated.\n' });
+    assert.deepEqual(await c.lvm(1, 'lvchange', '-ax', 'vg0/lv1'), { rc: 3, stdout: '', stderr: '  Invalid argument for --activate: x\n  Error during parsing of command line.\n' });
+    assert.deepEqual(await c.lvm(1, 'lvchange', '-aey', '-asy', 'vg0/lv1'), { rc: 3, stdout: '', stderr: '  Option -a/--activate may not be repeated.\n  Error during parsing of command line.\n' });
     assert.deepEqual(await c.lvm(1, 'lvchange', '--bogus', '-aey', 'vg0/lv1'), {
       rc: 3,
       stdout: '',
