@@ -138,6 +138,12 @@ function parseLine(line: string): ParsedLine {
   if ((m = new RegExp(`^Cannot process volume group (${NAME})$`).exec(line))) {
     return { kind: 'vg', vg: m[1]!, cls: 'vg-not-found' };
   }
+  if ((m = new RegExp(`^Cannot access VG (${NAME}) due to failed lock\\.?$`).exec(line))) {
+    // Activation needs the VG lock first; with no lockspace started lvmlockd refuses it (ENOLS)
+    // and lvm prints only this line. A preceding "VG … lock failed: <why>" line, when present,
+    // is more specific and wins (see mergeInto).
+    return { kind: 'vg', vg: m[1]!, cls: 'lockspace-inactive' };
+  }
   if ((m = new RegExp(`^VG (${NAME}) lock failed: (.*?)${HOST_ID}$`).exec(line))) {
     return { kind: 'vg', vg: m[1]!, cls: vgLockFailedReason(m[2] ?? ''), hostId: hostIdOf(m[3]) };
   }

@@ -25,6 +25,7 @@ export const ADMIN_USAGE = `usage: lvm-sim COMMAND [ARGS]   (env: LVMSIM_STATE=F
                                     like vgcreate: a shared VG starts its lockspace on this host
   create-lv VG LV [--thin [--pool POOL]] [--size MiB]
                                     like lvcreate -an (a thin LV creates its pool, default pool0)
+  create-lvs VG PREFIX COUNT        COUNT plain LVs named PREFIX0.. (for scale tests)
   lockstart VG | lockstop VG        this host joins / leaves the VG lockspace
   open VG/LV | close VG/LV          a process on this host opens / closes the LV (like QEMU)
   set KEY JSON                      delays {"lvchange":ms,...} | hang ["lvchange",...]
@@ -110,6 +111,15 @@ const ACTIONS: Record<string, Action> = {
     if (options.has('--pool') && !flags.has('--thin')) throw new UsageError('--pool goes with --thin');
     const lv = createLv(state, positional[0], positional[1], { thin: flags.has('--thin'), pool: options.get('--pool'), sizeMiB: sizeOption(options) }, hostId);
     return `created LV ${positional[0]}/${lv.name} (${lv.segtype}${lv.pool ? ` in ${lv.pool}` : ''})`;
+  },
+  'create-lvs': (state, args, hostId) => {
+    // Many plain LVs in one call, for scale tests (one process per LV would dominate their time).
+    expectArgs('create-lvs', args, 3);
+    const [vg, prefix, countText] = args;
+    const count = Number(countText);
+    if (!Number.isInteger(count) || count < 1 || count > 100_000) throw new UsageError(`create-lvs: COUNT must be 1..100000, not ${countText}`);
+    for (let i = 0; i < count; i++) createLv(state, vg, `${prefix}${i}`, { thin: false, pool: undefined, sizeMiB: undefined }, hostId);
+    return `created ${count} LVs ${vg}/${prefix}0..${prefix}${count - 1}`;
   },
   lockstart: (state, args, hostId) => {
     expectArgs('lockstart', args, 1);

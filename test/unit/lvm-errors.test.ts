@@ -345,3 +345,26 @@ describe('describeFailure', () => {
     assert.ok(!line.includes('\n'));
   });
 });
+
+test('activation in a VG whose lockspace is not started: "Cannot access VG … due to failed lock."', async () => {
+  const { classifyFailure } = await import('../../src/lvm/errors.js');
+  const failures = classifyFailure(
+    { rc: 5, signal: null, stdout: '', stderr: '  Cannot access VG vg0 due to failed lock.\n', ms: 10, timedOut: false },
+    [
+      { vg: 'vg0', lv: 'lv1' },
+      { vg: 'vg0', lv: 'lv2' },
+    ],
+  );
+  assert.deepEqual(
+    failures.map((f) => [f.lv?.lv, f.cls]),
+    [
+      ['lv1', 'lockspace-inactive'],
+      ['lv2', 'lockspace-inactive'],
+    ],
+  );
+  const busy = classifyFailure(
+    { rc: 5, signal: null, stdout: '', stderr: '  VG vg0 lock failed: held by other host\n  Cannot access VG vg0 due to failed lock.\n', ms: 10, timedOut: false },
+    [{ vg: 'vg0', lv: 'lv1' }],
+  );
+  assert.equal(busy[0].cls, 'vg-lock-failed');
+});
