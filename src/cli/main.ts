@@ -63,11 +63,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// exitCode, not exit(): exit() would cut a large --json output still buffered for a pipe.
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     const message = err instanceof DbusCallError ? err.message : (err as Error).message;
     process.stderr.write(`virt-lvmlockctl: ${message}\n`);
-    process.exit(1);
+    process.exitCode = 1;
   },
 );

@@ -71,6 +71,7 @@ export class ControlService {
       startedAt: new Date(this.source.startedAt).toISOString(),
       config: this.source.config,
       libvirt: { owner: this.source.libvirtOwner() ?? null },
+      memory: memoryFigures(),
       managedVgs: this.source.managedVgs(),
       locks: this.table.status(),
       domains: [...this.table.domains.values()].map((d) => ({
@@ -84,4 +85,10 @@ export class ControlService {
       lastReconcile: this.coordinator.lastReconcile ?? null,
     };
   }
+}
+
+function memoryFigures(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) };
 }

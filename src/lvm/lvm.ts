@@ -44,6 +44,14 @@ export function isSharedLockType(lockType: string): boolean {
 }
 
 /** A read command (lvs, vgs, lvmlockctl) failed, timed out, or printed something unreadable. */
+/** lvchange requests of one VG and mode waiting for the same LVM slot. */
+interface Batch {
+  vg: string;
+  flag: string;
+  refs: LvRef[];
+  done?: Promise<{ run: RunResult; argv: string[]; batchRefs: LvRef[] }>;
+}
+
 export class LvmCommandError extends Error {
   override readonly name = 'LvmCommandError';
   constructor(
@@ -210,6 +218,8 @@ export class Lvm {
     this.limiter = new Limiter(() => this.settings().maxParallel);
   }
 
+  private readonly openBatches = new Map<string, Batch>();
+
   /**
    * ONE `lvm lvchange -aey|-asy|-an VG/LV...` for all the given LVs of one VG. Never throws for an
    * LVM failure: the result says which LVs failed and why. Throws for a programming error (no LVs,
@@ -225,15 +235,34 @@ export class Lvm {
     for (const lv of lvs) validateLvmName('LV', lv);
 
     const refs: LvRef[] = [...new Set(lvs)].map((lv) => ({ vg, lv }));
-    const args = ['lvchange', flag, ...refs.map(lvKey)];
-    let argv: string[] = [];
-    const run = await this.limiter.run(() => {
-      const s = this.settings();
-      argv = [s.command, ...args];
-      return this.exec(s.command, args, { timeoutMs: s.timeoutMs });
-    });
-    const failures = classifyFailure(run, refs);
+    // Requests for the same VG and mode that wait for a free LVM slot are merged into one
+    // lvchange: in a boot storm a few processes serve hundreds of starts. Callers hold their LVs'
+    // mutexes, so merged requests never name the same LV.
+    const key = `${vg}\u0000${flag}`;
+    let batch = this.openBatches.get(key);
+    if (!batch) {
+      batch = { vg, flag, refs: [] };
+      this.openBatches.set(key, batch);
+      batch.done = this.runBatch(key, batch);
+    }
+    batch.refs.push(...refs);
+    const { run, argv, batchRefs } = await batch.done!;
+    const mine = new Set(refs.map(lvKey));
+    const failures = classifyFailure(run, batchRefs).filter((f) => f.lv === undefined || mine.has(lvKey(f.lv)));
     return { ok: failures.length === 0, argv, rc: run.rc, ms: run.ms, failures, stderr: run.stderr };
+  }
+
+  private async runBatch(key: string, batch: Batch): Promise<{ run: RunResult; argv: string[]; batchRefs: LvRef[] }> {
+    // Let the caller that opened the batch add its LVs before a free slot closes it.
+    await Promise.resolve();
+    return this.limiter.run(async () => {
+      this.openBatches.delete(key);
+      const batchRefs = [...new Map(batch.refs.map((r) => [lvKey(r), r])).values()];
+      const args = ['lvchange', batch.flag, ...batchRefs.map(lvKey)];
+      const s = this.settings();
+      const run = await this.exec(s.command, args, { timeoutMs: s.timeoutMs });
+      return { run, argv: [s.command, ...args], batchRefs };
+    });
   }
 
   /** `lvm vgs --reportformat json -o vg_name,vg_lock_type` */

@@ -422,12 +422,44 @@ describe('concurrency bound', () => {
       { maxParallel: 3 },
     );
     const work = Array.from({ length: 20 }, (_, i) =>
-      i % 2 === 0 ? lvm.change('vg0', [`lv${i}`], 'ex') : lvm.listVgs().catch(() => undefined),
+      // Distinct VGs: changes of one VG and mode would be merged into fewer processes.
+      i % 2 === 0 ? lvm.change(`vg${i}`, ['lv1'], 'ex') : lvm.listVgs().catch(() => undefined),
     );
     await Promise.all(work);
     assert.equal(calls.length, 20);
     assert.equal(most, 3);
     assert.equal(lvm.limiter.peak, 3);
     assert.equal(lvm.limiter.active, 0);
+  });
+
+  test('changes of one VG and mode that wait for a slot are merged, and each caller gets only its own failures', async () => {
+    const { lvm, calls } = lvmWith(
+      async ({ args }: Call) => {
+        await new Promise((r) => setTimeout(r, 20));
+        // lv3 is held by another host; everything else succeeds.
+        return args.includes('vg0/lv3')
+          ? { rc: 5, stderr: '  LV locked by other host: vg0/lv3\n  Failed to lock logical volume vg0/lv3.\n' }
+          : {};
+      },
+      { maxParallel: 1 },
+    );
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => lvm.change('vg0', [`lv${i}`], 'ex')));
+    const lvchanges = calls.filter((c) => c.args[0] === 'lvchange');
+    assert.ok(lvchanges.length <= 2, `expected at most 2 lvchange processes, got ${lvchanges.length}`);
+    assert.deepEqual(
+      lvchanges.flatMap((c) => c.args.slice(2)).sort(),
+      Array.from({ length: 8 }, (_, i) => `vg0/lv${i}`).sort(),
+    );
+    for (const [i, r] of results.entries()) {
+      if (i === 3) {
+        assert.equal(r.ok, false);
+        assert.deepEqual(r.failures.map((f) => [f.lv?.lv, f.cls]), [['lv3', 'locked-by-other-host']]);
+      } else {
+        assert.equal(r.ok, true, `lv${i}: ${JSON.stringify(r.failures)}`);
+      }
+    }
+    // Different modes are never merged.
+    await Promise.all([lvm.change('vg0', ['a'], 'ex'), lvm.change('vg0', ['b'], 'sh')]);
+    assert.ok(calls.slice(-2).every((c) => c.args.length === 3));
   });
 });
