@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A NEEDED=(
   [dbus-daemon]=dbus-daemon
   [libvirt-dbus]=libvirt-dbus
-  [busctl]=systemd
+  [dbus-send]=dbus-bin
   [sed]=sed
 )
 missing=()
