@@ -7,7 +7,7 @@ FROM node:20-bookworm
 # The same Debian packages scripts/ensure-deps.sh installs on a bare host.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      dbus-daemon libvirt-dbus systemd \
+      dbus-daemon dbus-bin libvirt-dbus \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src/virt-lvmlockd

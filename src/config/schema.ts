@@ -6,7 +6,20 @@ import { actionsSection } from './actions.js';
 import { formatDuration } from './duration.js';
 import { configFile, live, restart, section } from './settings.js';
 import { LOG_LEVELS } from './types.js';
-import { absolutePath, dbusAddress, duration, objectPath, oneOf, program, vgNameList, wholeNumber } from './values.js';
+import {
+  absolutePath,
+  dbusAddress,
+  duration,
+  listenAddress,
+  objectPath,
+  oneOf,
+  peerHosts,
+  peerNameList,
+  program,
+  tlsFiles,
+  vgNameList,
+  wholeNumber,
+} from './values.js';
 
 export const CONFIG_FILE = configFile(
   {
@@ -42,6 +55,19 @@ export const CONFIG_FILE = configFile(
       runtime_dir: restart('runtimeDir', absolutePath().default('/run/virt-lvmlockd')),
     }),
     actions: actionsSection,
+    peers: section('peers', {
+      // The server and the peers' identities are set up once; a reload must not drop a listener
+      // in the middle of a migration handoff.
+      listen: restart('listen', listenAddress().default('')),
+      hosts: restart('hosts', peerHosts()),
+      tls: restart('tls', tlsFiles()),
+      allow: restart('allow', peerNameList()),
+      request_timeout: live('requestTimeoutMs', duration({ min: '100ms', default: '5s' })),
+    }),
+    migration: section('migration', {
+      demote_timeout: live('demoteTimeoutMs', duration({ min: '1s', default: '30s' })),
+      promote_grace: live('promoteGraceMs', duration({ min: '1s', default: '10s' })),
+    }),
   },
   (config, report) => {
     const included = new Set(config.volumes.includeVgs);
@@ -52,6 +78,14 @@ export const CONFIG_FILE = configFile(
           `${JSON.stringify(vg)} is also in volumes.include_vgs; a volume group cannot be both included and excluded`,
         );
       }
+    }
+    for (const [index, name] of config.peers.allow.entries()) {
+      if (!config.peers.hosts.some((h) => h.name === name)) {
+        report(['peers', 'allow', index], `${name} is not one of peers.hosts; only configured peers can be allowed`);
+      }
+    }
+    if (config.peers.hosts.length > 0 && config.migration.demoteTimeoutMs >= config.hook.timeoutMs) {
+      report(['migration', 'demote_timeout'], `must be shorter than hook.timeout (${formatDuration(config.hook.timeoutMs)}), or the hook gives up first`);
     }
     if (config.hook.timeoutMs <= config.lvm.timeoutMs) {
       report(

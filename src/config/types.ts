@@ -29,4 +29,20 @@ export interface Config {
   volumes: { includeVgs: string[]; excludeVgs: string[] };
   hook: { timeoutMs: number; runtimeDir: string };
   actions: Record<HookOp, Action>;
+  peers: {
+    listen: string;
+    hosts: PeerHost[];
+    tls: { ca: string; cert: string; key: string };
+    /** Certificate names accepted from peers; empty means the names of `hosts`. */
+    allow: string[];
+    requestTimeoutMs: number;
+  };
+  migration: { demoteTimeoutMs: number; promoteGraceMs: number };
+}
+
+export interface PeerHost {
+  name: string;
+  url: string;
+  /** The peer's lvmlockd/sanlock host_id, to ask the right peer when lvm names the holder. */
+  hostId?: number;
 }

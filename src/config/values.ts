@@ -153,3 +153,72 @@ export function vgNameList() {
     .array(vgName(), { error: (issue) => refusal(issue.input, 'a list of volume group names', 'write a list like [vg1, vg2]') })
     .default(() => []);
 }
+
+/** "address:port" to listen on, "[v6]:port", or empty for no listener. */
+export function listenAddress() {
+  const hint = 'write an address and port like 192.0.2.1:16515 or [2001:db8::1]:16515, or "" for no peer server';
+  return checkedText('a listen address', hint, (value) => {
+    if (value === '') return undefined;
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);
+    if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) return `${JSON.stringify(value)} is not address:port; ${hint}`;
+    return undefined;
+  });
+}
+
+const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+/** A peer's name as its certificate carries it (CN or DNS name). */
+export function peerName() {
+  const hint = 'write a host name like hv2 or hv2.example.org';
+  return checkedText('a peer name', hint, (value) => (PEER_NAME.test(value) ? undefined : `${JSON.stringify(value)} is not a host name; ${hint}`));
+}
+
+export function peerNameList() {
+  return z
+    .array(peerName(), { error: (issue) => refusal(issue.input, 'a list of peer names', 'write a list like [hv2, hv3]') })
+    .default(() => []);
+}
+
+/** The cluster's other daemons: name, https URL, and optionally their lvmlockd host_id. */
+export function peerHosts() {
+  const url = checkedText('an https URL', 'write a URL like https://192.0.2.2:16515', (value) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      return `${JSON.stringify(value)} is not a URL; write a URL like https://192.0.2.2:16515`;
+    }
+    if (parsed.protocol !== 'https:') return `${JSON.stringify(value)} is not https: peers only talk over TLS`;
+    if (parsed.pathname !== '/' || parsed.search || parsed.hash) return `${JSON.stringify(value)} must be a bare https://host:port URL`;
+    return undefined;
+  });
+  const host = z.strictObject(
+    { name: peerName(), url, host_id: wholeNumber(1, 2000).optional() },
+    { error: (issue) => (issue.code === 'invalid_type' ? `${describeValue(issue.input)} is not a peer; write { name: hv2, url: "https://192.0.2.2:16515", host_id: 2 }` : undefined) },
+  );
+  return z
+    .array(host, { error: (issue) => refusal(issue.input, 'a list of peers', 'write a list of { name, url, host_id }') })
+    .check((ctx) => {
+      const seen = new Set<string>();
+      for (const [i, peer] of ctx.value.entries()) {
+        if (seen.has(peer.name)) ctx.issues.push({ code: 'custom', message: `peer ${peer.name} is listed twice`, path: [i, 'name'], input: peer.name });
+        seen.add(peer.name);
+      }
+    })
+    .transform((peers) => peers.map((p) => ({ name: p.name, url: p.url.replace(/\/$/, ''), hostId: p.host_id })))
+    .default(() => []);
+}
+
+/** CA, certificate and key files of the peer channel; libvirt's TLS files by default. */
+export function tlsFiles() {
+  return z
+    .strictObject(
+      {
+        ca: absolutePath().default('/etc/pki/CA/cacert.pem'),
+        cert: absolutePath().default('/etc/pki/libvirt/servercert.pem'),
+        key: absolutePath().default('/etc/pki/libvirt/private/serverkey.pem'),
+      },
+      { error: (issue) => (issue.code === 'invalid_type' ? `${describeValue(issue.input)} is not a mapping; write { ca: FILE, cert: FILE, key: FILE }` : undefined) },
+    )
+    .prefault({});
+}

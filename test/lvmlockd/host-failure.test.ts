@@ -74,7 +74,8 @@ if (process.env.LVMLOCKD_TESTBED_FAILOVER !== '1') {
         const uuid = (await bed.must('B', ['lvs', '--noheadings', '-o', 'lv_uuid', 'vg0/lv1'])).stdout.trim();
         assert.ok(info.stdout.split('\n').includes(`LK LV ex ${uuid}`), info.stdout);
         const hosts = await bed.must('B', ['sanlock', 'client', 'host_status', '-s', 'lvm_vg0']);
-        say(`B after the takeover: sanlock client host_status -s lvm_vg0:\n${hosts.stdout.trim()}`);
+        say('B after the takeover: sanlock client host_status -s lvm_vg0 (host_id, last lease renewal):');
+        for (const line of hosts.stdout.trim().split('\n')) say(`  ${line}`);
       } finally {
         await bed.stop();
       }

@@ -23,10 +23,16 @@ const OTHER_VALUES: Record<string, string> = {
   'actions.start': 'exclusive',
   'actions.started': 'exclusive',
   'actions.migrate': 'none',
+  'peers.listen': '"192.0.2.1:16515"',
+  'peers.hosts': '[{ name: hv2, url: "https://192.0.2.2:16515", host_id: 2 }]',
+  'peers.tls': '{ ca: /etc/x/ca.pem }',
+  'peers.request_timeout': '2s',
+  'migration.demote_timeout': '20s',
+  'migration.promote_grace': '5s',
 };
 
 /** The keys a reload cannot apply, as the configuration reference specifies them. */
-const RESTART_KEYS = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir']);
+const RESTART_KEYS = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow']);
 
 function withValue(path: string, value: string): string {
   const [section, key] = path.split('.');
@@ -56,7 +62,8 @@ describe('diffConfig', () => {
       Record<string, unknown>
     >;
     // stopped, release, restore, reconnect and attach accept a single action, so they never change.
-    const fixed = new Set(['actions.stopped', 'actions.release', 'actions.restore', 'actions.reconnect', 'actions.attach']);
+    // peers.allow can only name hosts, so it never changes alone (tested with hosts below).
+    const fixed = new Set(['actions.stopped', 'actions.release', 'actions.restore', 'actions.reconnect', 'actions.attach', 'peers.allow']);
     const keys = Object.entries(example).flatMap(([section, keys]) => Object.keys(keys).map((key) => `${section}.${key}`));
     assert.deepEqual(
       keys.filter((key) => !fixed.has(key)),
@@ -78,6 +85,11 @@ describe('diffConfig', () => {
       applied: ['lvm.max_parallel', 'hook.timeout', 'actions.migrate'],
       needRestart: ['dbus.address', 'hook.runtime_dir'],
     });
+  });
+
+  test('peers.allow changes with its hosts, and both need a restart', () => {
+    const changed = parseConfig('peers:\n  hosts: [{ name: hv2, url: "https://192.0.2.2:16515" }]\n  allow: [hv2]\n', 'changed.yaml');
+    assert.deepEqual(diffConfig(defaultConfig(), changed), { applied: [], needRestart: ['peers.hosts', 'peers.allow'] });
   });
 
   test('a list that changes only in content is a change', () => {

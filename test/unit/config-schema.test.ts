@@ -54,6 +54,14 @@ const DOCUMENTED_DEFAULTS: Config = {
     reconnect: 'none',
     attach: 'none',
   },
+  peers: {
+    listen: '',
+    hosts: [],
+    tls: { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/servercert.pem', key: '/etc/pki/libvirt/private/serverkey.pem' },
+    allow: [],
+    requestTimeoutMs: 5000,
+  },
+  migration: { demoteTimeoutMs: 30_000, promoteGraceMs: 10_000 },
 };
 
 /** Every key of the file, as the configuration reference lists them. */
@@ -72,6 +80,13 @@ const DOCUMENTED_KEYS = [
   'hook.timeout',
   'hook.runtime_dir',
   ...['prepare', 'start', 'started', 'stopped', 'release', 'migrate', 'restore', 'reconnect', 'attach'].map((op) => `actions.${op}`),
+  'peers.listen',
+  'peers.hosts',
+  'peers.tls',
+  'peers.allow',
+  'peers.request_timeout',
+  'migration.demote_timeout',
+  'migration.promote_grace',
 ];
 
 describe('defaults', () => {
@@ -107,7 +122,7 @@ describe('the example file', () => {
 
   test('shows every key, with a comment that says whether a reload applies it', () => {
     // Which keys need a restart, as the configuration reference specifies them.
-    const restartKeys = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir']);
+    const restartKeys = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow']);
     const document = parseDocument(text);
     const root = document.contents as YAMLMap;
     const shown: string[] = [];
@@ -176,7 +191,32 @@ describe('reading values', () => {
       volumes: { includeVgs: ['vg1', '2024'], excludeVgs: ['vg_local'] },
       hook: { timeoutMs: 180_000, runtimeDir: '/run/test' },
       actions: { ...DOCUMENTED_DEFAULTS.actions, started: 'shared' },
+      peers: DOCUMENTED_DEFAULTS.peers,
+      migration: DOCUMENTED_DEFAULTS.migration,
     });
+  });
+
+  test('peers: hosts become name, url and hostId; allow must name configured hosts', () => {
+    const config = parseConfig(
+      [
+        'peers:',
+        '  listen: "192.0.2.1:16515"',
+        '  hosts:',
+        '    - { name: hv2, url: "https://192.0.2.2:16515/", host_id: 2 }',
+        '    - { name: hv3, url: "https://[2001:db8::3]:16515" }',
+        '  allow: [hv2]',
+        '  tls: { ca: /etc/x/ca.pem }',
+      ].join('\n'),
+      FILE,
+    );
+    assert.deepEqual(config.peers.hosts, [
+      { name: 'hv2', url: 'https://192.0.2.2:16515', hostId: 2 },
+      { name: 'hv3', url: 'https://[2001:db8::3]:16515', hostId: undefined },
+    ]);
+    assert.deepEqual(config.peers.tls, { ca: '/etc/x/ca.pem', cert: '/etc/pki/libvirt/servercert.pem', key: '/etc/pki/libvirt/private/serverkey.pem' });
+    assertRefused('peers:\n  hosts: [{ name: hv2, url: "https://192.0.2.2:1" }]\n  allow: [hv9]', 'peers.allow[0]', /hv9 is not one of peers.hosts/);
+    assertRefused('peers:\n  hosts: [{ name: hv2, url: "http://192.0.2.2:1" }]', 'peers.hosts[0].url', /not https/);
+    assertRefused('peers:\n  listen: "192.0.2.1"', 'peers.listen', /is not address:port/);
   });
 
   test('accepts every log level', () => {
@@ -241,7 +281,7 @@ describe('errors', () => {
     assert.deepEqual(issues, [
       'lvm.tiemout: unknown key (did you mean timeout?); the accepted keys are command, lockctl, timeout and max_parallel',
       'lvm.foo: unknown key; the accepted keys are command, lockctl, timeout and max_parallel',
-      'logs: unknown section (did you mean log?); the accepted sections are log, dbus, libvirt, lvm, volumes, hook and actions',
+      'logs: unknown section (did you mean log?); the accepted sections are log, dbus, libvirt, lvm, volumes, hook, actions, peers and migration',
     ]);
   });
 
@@ -266,7 +306,7 @@ describe('errors', () => {
 
   test('a file that is not a mapping is refused, listing the sections', () => {
     assert.deepEqual(issuesOf('- log\n- lvm\n'), [
-      'the file holds a list, but it must be a mapping of sections (log, dbus, libvirt, lvm, volumes, hook, actions)',
+      'the file holds a list, but it must be a mapping of sections (log, dbus, libvirt, lvm, volumes, hook, actions, peers, migration)',
     ]);
     assertRefused('lvm: 5', 'lvm', /5 is not a mapping.*\(command, lockctl, timeout, max_parallel\)/);
   });
