@@ -11,6 +11,9 @@ import { LockTable } from './locks/table.js';
 import { AuditLog } from './log/audit.js';
 import type { Logger } from './log/logger.js';
 import { Lvm } from './lvm/lvm.js';
+import { PeerClient } from './peers/client.js';
+import { PeerServer } from './peers/server.js';
+import { loadTls } from './peers/tls.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -27,6 +30,8 @@ export class Daemon {
   private retryDelayMs = 0;
   private readonly startedAt = Date.now();
   private stopping = false;
+  private peerServer: PeerServer | undefined;
+  private peerClient: PeerClient | undefined;
 
   constructor(
     private readonly configFile: string,
@@ -48,6 +53,7 @@ export class Daemon {
     const table = new LockTable();
     const resolver = new DiskResolver(lvm, () => cfg().volumes, logger);
     const libvirt = new LibvirtClient(bus, cfg().libvirt.connection, () => cfg().libvirt.callTimeoutMs);
+    const peerClient = await this.startPeerClient();
     const coordinator = new Coordinator({
       lvm,
       libvirt,
@@ -57,6 +63,8 @@ export class Daemon {
       logger,
       actions: () => cfg().actions,
       hookTimeoutMs: () => cfg().hook.timeoutMs,
+      migration: () => cfg().migration,
+      peers: peerClient ? { hosts: () => peerClient.hosts, send: (peer, kind, message) => peerClient.send(peer, kind, message) } : undefined,
     });
     this.coordinator = coordinator;
 
@@ -85,11 +93,25 @@ export class Daemon {
     );
     control.start();
 
+    if (cfg().peers.listen) {
+      const tls = await loadTls(cfg().peers.tls);
+      const allowed = cfg().peers.allow.length ? cfg().peers.allow : cfg().peers.hosts.map((h) => h.name);
+      this.peerServer = new PeerServer(tls, allowed, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger);
+      await this.peerServer.start(cfg().peers.listen);
+    }
+
     await this.resync('startup');
     await this.publishHookSettings();
     await bus.requestName(BUS_NAME, cfg().libvirt.callTimeoutMs);
     this.scheduleResync();
     logger.notice(`virt-lvmlockd ${VERSION} ready on ${cfg().dbus.address} bus, libvirt connection ${cfg().libvirt.connection}`);
+  }
+
+  private async startPeerClient(): Promise<PeerClient | undefined> {
+    const { peers } = this.config;
+    if (peers.hosts.length === 0) return undefined;
+    this.peerClient = new PeerClient(await loadTls(peers.tls), peers.hosts, () => this.config.peers.requestTimeoutMs);
+    return this.peerClient;
   }
 
   /**
@@ -144,6 +166,7 @@ export class Daemon {
     // Keys that need a restart keep their old value until then, so the running state stays coherent.
     const merged: Config = {
       ...next,
+      peers: { ...next.peers, listen: this.config.peers.listen, hosts: this.config.peers.hosts, tls: this.config.peers.tls, allow: this.config.peers.allow },
       dbus: this.config.dbus,
       libvirt: { ...next.libvirt, connection: this.config.libvirt.connection },
       hook: { ...next.hook, runtimeDir: this.config.hook.runtimeDir },
@@ -175,6 +198,8 @@ export class Daemon {
     this.stopping = true;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.coordinator?.stop();
+    await this.peerServer?.stop().catch(() => undefined);
+    this.peerClient?.close();
     if (this.coordinator) {
       const drained = await Promise.race([
         this.coordinator.queue.drain().then(() => true),

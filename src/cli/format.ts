@@ -3,7 +3,7 @@ export interface StatusJson {
   startedAt: string;
   managedVgs: string[];
   libvirt: { owner: string | null };
-  locks: Array<{ lv: string; mode: string; domain: string; name: string; phase: string; wanted: string; since: number; lastError?: string }>;
+  locks: Array<{ lv: string; mode: string; domain: string; name: string; phase: string; wanted: string; since: number; lastError?: string; peer?: string }>;
   domains: Array<{ uuid: string; name: string; phase: string; lastError: string | null }>;
   lastReconcile: { cause: string; at: number; ms: number; problems: string[] } | null;
 }
@@ -18,8 +18,8 @@ export function formatStatus(status: StatusJson, now = Date.now()): string {
     lines.push(`last reconcile: ${new Date(r.at).toISOString()} (${r.cause}), ${r.problems.length} problems`);
   }
   lines.push('');
-  const header = ['LV', 'MODE', 'WANTED', 'DOMAIN', 'UUID', 'PHASE', 'FOR'];
-  const rows = status.locks.map((l) => [l.lv, l.mode, l.wanted, l.name, l.domain, l.phase, age(now - l.since)]);
+  const header = ['LV', 'MODE', 'WANTED', 'DOMAIN', 'UUID', 'PHASE', 'PEER', 'FOR'];
+  const rows = status.locks.map((l) => [l.lv, l.mode, l.wanted, l.name, l.domain, l.phase, l.peer ?? '-', age(now - l.since)]);
   lines.push(...table([header, ...rows]));
   if (rows.length === 0) lines.push('(no locks held for domains)');
   for (const d of status.domains) if (d.lastError) lines.push(`domain ${d.name}: ${d.lastError}`);

@@ -8,14 +8,20 @@ commands:
   status [--json]     the lock table: each LV, its mode, domain and phase
   reconcile [--json]  compare running domains with lvmlockd now and fix what can be fixed
   reload              reload the daemon's configuration (like systemctl reload virt-lvmlockd)
+  migrate-out DOMAIN  demote DOMAIN's exclusive locks to shared before a migration that no peer
+                      daemon will ask for (clusters without peers, or tools that orchestrate)
+  settle DOMAIN       take DOMAIN's own lock modes back if it runs here, or release its locks if not
   version             the CLI's version
 The daemon is reached on the system bus, or at the address in ${BUS_ADDRESS_ENV}.`;
 
-async function call(member: string, timeoutMs: number): Promise<string> {
+async function call(member: string, timeoutMs: number, args: string[] = []): Promise<string> {
   const address = process.env[BUS_ADDRESS_ENV] || 'system';
   const bus = await BusConnection.connect(address, 5000);
   try {
-    const [result] = await bus.call({ destination: BUS_NAME, path: OBJECT_PATH, interface: MANAGER_IFACE, member }, timeoutMs);
+    const [result] = await bus.call(
+      { destination: BUS_NAME, path: OBJECT_PATH, interface: MANAGER_IFACE, member, signature: 's'.repeat(args.length), body: args },
+      timeoutMs,
+    );
     return String(result);
   } finally {
     bus.disconnect();
@@ -25,7 +31,8 @@ async function call(member: string, timeoutMs: number): Promise<string> {
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const [command, ...rest] = argv.filter((a) => a !== '--json');
-  if (rest.length > 0 || !command) {
+  const takesDomain = command === 'migrate-out' || command === 'settle';
+  if (!command || rest.length !== (takesDomain ? 1 : 0)) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -49,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
       // Problems are things the daemon could not fix: scripts must see them.
       return r.problems.length > 0 ? 1 : 0;
     }
+    case 'migrate-out':
+      process.stdout.write(`${await call('MigrateOut', 120_000, rest)}\n`);
+      return 0;
+    case 'settle':
+      process.stdout.write(`${await call('Settle', 120_000, rest)}\n`);
+      return 0;
     case 'reload':
       process.stdout.write(`${await call('Reload', 30_000)}\n`);
       return 0;

@@ -29,6 +29,14 @@ export const INTROSPECTION_XML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-B
     <method name="Reload">
       <arg name="result" type="s" direction="out"/>
     </method>
+    <method name="MigrateOut">
+      <arg name="domain" type="s" direction="in"/>
+      <arg name="result" type="s" direction="out"/>
+    </method>
+    <method name="Settle">
+      <arg name="domain" type="s" direction="in"/>
+      <arg name="result" type="s" direction="out"/>
+    </method>
   </interface>
   <interface name="org.freedesktop.DBus.Introspectable">
     <method name="Introspect">

@@ -39,6 +39,8 @@ export class ControlService {
           throw new ServiceError(ERROR_FAILED, `reconcile failed: ${(err as Error).message}`);
         }
       },
+      MigrateOut: (body) => this.domainCommand('migrate-out', body, (d) => this.coordinator.migrateOut(d)),
+      Settle: (body) => this.domainCommand('settle', body, (d) => this.coordinator.settle(d)),
       Reload: async () => {
         try {
           return { signature: 's', body: [await this.actions.reload()] };
@@ -47,6 +49,18 @@ export class ControlService {
         }
       },
     });
+  }
+
+  private async domainCommand(what: string, body: unknown[], run: (domain: string) => Promise<string>): Promise<{ signature: string; body: unknown[] }> {
+    const domain = typeof body[0] === 'string' ? body[0] : '';
+    try {
+      const result = await run(domain);
+      this.logger.notice(`${what} ${domain}: ${result}`);
+      return { signature: 's', body: [result] };
+    } catch (err) {
+      this.logger.error(`${what} ${domain} failed: ${(err as Error).message}`);
+      throw new ServiceError(ERROR_FAILED, `${what} ${domain}: ${(err as Error).message}`);
+    }
   }
 
   private async hook(body: unknown[]): Promise<{ signature: string; body: unknown[] }> {
@@ -80,6 +94,7 @@ export class ControlService {
         phase: d.phase,
         since: new Date(d.since).toISOString(),
         lvs: Object.fromEntries(d.wanted),
+        peer: d.peer ?? null,
         lastError: d.lastError ?? null,
       })),
       lastReconcile: this.coordinator.lastReconcile ?? null,

@@ -25,6 +25,9 @@ import {
   takeTargets,
 } from './policy.js';
 import type { DiskResolver, ResolvedDisks } from './resolver.js';
+import type { PeerHost } from '../config/types.js';
+import type { PeerReply } from '../peers/client.js';
+import type { PeerAnswer, PeerMessage, PeerMessageKind } from '../peers/messages.js';
 
 /** A refusal the hook passes to libvirt, which shows it to the user and aborts the start or migration. */
 export class HookRefusal extends Error {}
@@ -49,7 +52,10 @@ export interface ReconcileReport {
 
 export interface CoordinatorDeps {
   lvm: Pick<Lvm, 'change' | 'heldLocks'>;
-  libvirt: Pick<LibvirtClient, 'listActiveDomains' | 'domainXml' | 'storagePools'>;
+  libvirt: Pick<LibvirtClient, 'listActiveDomains' | 'domainXml' | 'storagePools' | 'jobActive'>;
+  /** The other daemons, for the migration handoff; absent without peer configuration. */
+  peers?: PeerLink;
+  migration: () => { demoteTimeoutMs: number; promoteGraceMs: number };
   resolver: DiskResolver;
   table: LockTable;
   audit: AuditLog;
@@ -62,6 +68,11 @@ export interface CoordinatorDeps {
   startGraceMs?: number;
   /** Promotion retries after an incoming migration: first delay, doubled up to the max. */
   promoteRetryMs?: { first: number; max: number };
+}
+
+export interface PeerLink {
+  hosts(): PeerHost[];
+  send(peer: PeerHost, kind: PeerMessageKind, message: PeerMessage): Promise<PeerReply>;
 }
 
 /** The share of the hook's wait the daemon may use; the rest covers the hook's own process and bus. */
@@ -81,13 +92,16 @@ export class Coordinator {
   private reconciling: Promise<ReconcileReport> | undefined;
   private readonly stoppedAt = new Map<string, number>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly demoteWatches = new Map<string, NodeJS.Timeout>();
   lastReconcile: ReconcileReport | undefined;
   private stopped = false;
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.now = deps.now ?? Date.now;
     this.startGraceMs = deps.startGraceMs ?? 120_000;
-    this.promoteRetry = deps.promoteRetryMs ?? { first: 1000, max: 30_000 };
+    // Short: after a migration the destination should be ex within seconds even if the
+    // source's notice is lost.
+    this.promoteRetry = deps.promoteRetryMs ?? { first: 500, max: 4000 };
   }
 
   // ---- hook gateway -------------------------------------------------------------------------
@@ -153,7 +167,13 @@ export class Coordinator {
     table.domains.set(disks.uuid, entry);
     this.stoppedAt.delete(disks.uuid);
 
-    const failures = await this.apply(entry, modes, `hook ${op}`);
+    let failures = await this.apply(entry, modes, `hook ${op}`);
+    let peersSaid = '';
+    if (op === 'migrate' && failures.some((f) => f.cls === 'locked-by-other-host')) {
+      const handoff = await this.demoteAtPeers(entry, failures, modes, deadline);
+      failures = handoff.failures;
+      peersSaid = handoff.peersSaid;
+    }
     const late = this.now() > deadline;
     if (failures.length === 0 && !late) {
       return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
@@ -170,7 +190,193 @@ export class Coordinator {
     if (failures.length === 0) {
       throw new HookRefusal(`${op} of domain ${disks.name}: the locks were granted only after the hook's time ran out, so they were given back`);
     }
-    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${failures.map((f) => describeFailure(f)).join('; ')}`);
+    if (op === 'migrate' && entry.peer) this.notifyPeers(entry, 'migration-failed', [...modes.keys()]);
+    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${failures.map((f) => describeFailure(f)).join('; ')}${peersSaid}`);
+  }
+
+  // ---- migration handoff ---------------------------------------------------------------------
+
+  /**
+   * Destination: the source holds the LVs ex. Ask the peer that holds them (lvm names its
+   * host_id on lvm >= 2.03.33) or every peer to demote, then take sh, retrying while sanlock
+   * settles, within migration.demote_timeout.
+   */
+  private async demoteAtPeers(
+    entry: DomainEntry,
+    failures: LvFailure[],
+    modes: Map<string, LockMode>,
+    hookDeadline: number,
+  ): Promise<{ failures: LvFailure[]; peersSaid: string }> {
+    const link = this.deps.peers;
+    const hosts = link?.hosts() ?? [];
+    if (!link || hosts.length === 0) {
+      return { failures, peersSaid: ' (no peers are configured to hand the lock over; run "virt-lvmlockctl migrate-out DOMAIN" on the source first)' };
+    }
+    const hostIds = new Set(failures.map((f) => f.hostId).filter((id): id is number => id !== undefined));
+    const named = hosts.filter((h) => h.hostId !== undefined && hostIds.has(h.hostId));
+    const asked = named.length > 0 ? named : hosts;
+    const lvs = [...modes.keys()].sort();
+    const replies = await Promise.all(asked.map((peer) => link.send(peer, 'demote', { domain: entry.uuid, lvs })));
+    const said = replies.map((r) => `${r.peer}: ${r.ok ? (r.answer?.detail ?? 'demoted') : r.error}`).join('; ');
+    const demoted = replies.find((r) => r.ok && r.answer?.result === 'demoted');
+    if (!demoted) return { failures, peersSaid: ` (peers said: ${said})` };
+    entry.peer = demoted.peer;
+    this.deps.logger.notice(`domain ${entry.name}: ${demoted.peer} demoted its locks for the incoming migration`);
+
+    const deadline = Math.min(hookDeadline, this.now() + this.deps.migration().demoteTimeoutMs);
+    let remaining = failures;
+    let delay = 200;
+    while (remaining.length > 0 && this.now() + delay < deadline) {
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+      // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
+      const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [`${f.lv!.vg}/${f.lv!.lv}`, 'sh']));
+      remaining = await this.apply(entry, retry, `hook migrate (after ${demoted.peer} demoted)`);
+    }
+    return { failures: remaining, peersSaid: remaining.length ? ` (peers said: ${said}; sh still refused after ${this.deps.migration().demoteTimeoutMs} ms)` : '' };
+  }
+
+  /** Source: a peer asks us to demote a running domain's LVs to sh before its QEMU opens them. */
+  async onPeerMessage(kind: PeerMessageKind, msg: PeerMessage, peer: string): Promise<PeerAnswer> {
+    return this.queue.run(msg.domain, async () => {
+      const entry = this.deps.table.domains.get(msg.domain);
+      if (!entry) return { result: 'not-held', detail: `domain ${msg.domain} holds no locks on this host` };
+      const missing = msg.lvs.filter((lv) => !entry.wanted.has(lv));
+      switch (kind) {
+        case 'demote':
+          if (missing.length > 0) return { result: 'not-held', detail: `domain ${entry.name} does not use ${missing.join(', ')} on this host` };
+          return this.demoteForPeer(entry, peer, `demote requested by ${peer}`);
+        case 'released':
+          entry.peer ??= peer;
+          if (entry.phase !== 'running') return { result: 'noted', detail: `domain ${entry.name} is ${entry.phase} here; it takes its modes when it runs` };
+          this.cancelRetry(entry.uuid);
+          await this.promote(entry, `${peer} released`);
+          return { result: 'promoted', detail: `domain ${entry.name}: ${entry.lastError ?? 'own modes taken'}` };
+        case 'migration-failed':
+          if (entry.phase !== 'migrating-out' || entry.switchedOver) {
+            return { result: 'noted', detail: `domain ${entry.name} is ${entry.phase}${entry.switchedOver ? ' past the switchover' : ''} here` };
+          }
+          await this.toRunning(entry, `migration to ${peer} failed`);
+          return { result: 'promoted', detail: `domain ${entry.name}: ${entry.lastError ?? 'exclusive again'}` };
+      }
+    });
+  }
+
+  private async demoteForPeer(entry: DomainEntry, peer: string | undefined, cause: string, manual = false): Promise<PeerAnswer> {
+    if (entry.phase !== 'running' && entry.phase !== 'migrating-out') {
+      return { result: 'refused', detail: `domain ${entry.name} is ${entry.phase} on this host, not running` };
+    }
+    const before = entry.phase;
+    entry.peer = peer;
+    entry.switchedOver = false;
+    this.setPhase(entry, 'migrating-out');
+    entry.wanted = currentModes(entry.own, entry.phase);
+    const targets = new Map<string, TargetMode>([...entry.wanted].filter(([lv, m]) => this.deps.table.held.get(lv)?.mode !== m));
+    const failures = targets.size ? await this.apply(entry, targets, cause) : [];
+    if (failures.length > 0) {
+      this.setPhase(entry, before === 'migrating-out' ? 'running' : before);
+      await this.promote(entry, `demotion failed`);
+      return { result: 'refused', detail: `domain ${entry.name}: ${failures.map(describeFailure).join('; ')}` };
+    }
+    this.watchDemoted(entry, manual);
+    return { result: 'demoted', detail: `domain ${entry.name}: ${[...entry.wanted.keys()].join(', ')} sh on ${peer ? 'the source' : 'this host'}` };
+  }
+
+  /**
+   * A failed migration before the switchover gives the source no event at all, so a demoted
+   * source checks on its own: once no migration job runs, it takes its exclusive locks back.
+   */
+  private watchDemoted(entry: DomainEntry, manual: boolean): void {
+    const grace = this.deps.migration().promoteGraceMs;
+    const delay = manual ? Math.max(grace * 12, 120_000) : grace;
+    const timer = setTimeout(() => {
+      this.demoteWatches.delete(entry.uuid);
+      void (async () => {
+        if (this.deps.table.domains.get(entry.uuid) !== entry || entry.phase !== 'migrating-out' || entry.switchedOver) return;
+        // Asked outside the domain's queue: a libvirt call must never hold it. When libvirt
+        // cannot tell (a driver without job stats), wait out the longest a destination may still
+        // be taking its shared lock; promoting is safe after that, since lvmlockd refuses ex while
+        // another host holds sh.
+        const m = this.deps.migration();
+        const busy = await this.deps.libvirt
+          .jobActive(entry.uuid)
+          .catch(() => this.now() - entry.since < m.demoteTimeoutMs + m.promoteGraceMs);
+        await this.queue.run(entry.uuid, async () => {
+          if (this.deps.table.domains.get(entry.uuid) !== entry || entry.phase !== 'migrating-out' || entry.switchedOver) return;
+          if (busy) {
+            this.watchDemoted(entry, false);
+            return;
+          }
+          this.deps.logger.warning(`domain ${entry.name}: demoted for a migration that is no longer running; taking its own locks back`);
+          await this.toRunning(entry, 'no migration job after demotion');
+        });
+      })().catch((err: unknown) => this.deps.logger.error(`checking the demoted domain ${entry.name} failed: ${(err as Error).message}`));
+    }, delay);
+    timer.unref();
+    const old = this.demoteWatches.get(entry.uuid);
+    if (old) clearTimeout(old);
+    this.demoteWatches.set(entry.uuid, timer);
+  }
+
+  /** Best effort, retried a few times: safety never depends on these notices arriving. */
+  private notifyPeers(entry: DomainEntry, kind: PeerMessageKind, lvs: string[]): void {
+    const link = this.deps.peers;
+    if (!link || lvs.length === 0) return;
+    const named = entry.peer ? link.hosts().filter((h) => h.name === entry.peer) : [];
+    const targets = named.length ? named : link.hosts();
+    const message = { domain: entry.uuid, lvs: [...lvs].sort() };
+    for (const peer of targets) {
+      void (async () => {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const reply = await link.send(peer, kind, message);
+          if (reply.ok || reply.status === 404) {
+            this.deps.logger.info(`told ${peer.name} ${kind} for domain ${entry.name}: ${reply.answer?.detail ?? reply.error ?? 'ok'}`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+        }
+        this.deps.logger.warning(`could not tell ${peer.name} ${kind} for domain ${entry.name}; it will find out by its own retries`);
+      })();
+    }
+  }
+
+  /** `virt-lvmlockctl migrate-out`: demote before a migration that no peer will ask for. */
+  async migrateOut(domain: string): Promise<string> {
+    const uuid = this.findDomain(domain);
+    const answer = await this.queue.run(uuid, async () => {
+      const entry = this.deps.table.domains.get(uuid);
+      if (!entry) return { result: 'not-held', detail: `domain ${domain} holds no locks here` } as PeerAnswer;
+      return this.demoteForPeer(entry, undefined, 'migrate-out requested by the admin', true);
+    });
+    if (answer.result !== 'demoted') throw new Error(answer.detail);
+    return `${answer.detail}; migrate now: without a migration it takes its exclusive locks back after a while`;
+  }
+
+  /** `virt-lvmlockctl settle`: promote or release to match what libvirt says runs here. */
+  async settle(domain: string): Promise<string> {
+    const uuid = this.findDomain(domain);
+    const running = (await this.deps.libvirt.listActiveDomains()).includes(uuid);
+    const busy = running ? await this.deps.libvirt.jobActive(uuid).catch(() => false) : false;
+    return this.queue.run(uuid, async () => {
+      const entry = this.deps.table.domains.get(uuid);
+      if (!entry) return `domain ${domain} holds no locks here; nothing to settle`;
+      if (!running) {
+        await this.releaseDomain(entry, 'settle: not running here');
+        return `domain ${entry.name} does not run here: ${entry.lastError ?? 'released'}`;
+      }
+      if (busy) throw new Error(`domain ${entry.name} has a job running (a migration?); settle it when the job has ended`);
+      entry.switchedOver = false;
+      await this.toRunning(entry, 'settle requested by the admin');
+      return `domain ${entry.name} runs here: ${entry.lastError ? `still refused: ${entry.lastError}` : [...entry.wanted].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
+    });
+  }
+
+  private findDomain(domain: string): string {
+    const { table } = this.deps;
+    if (table.domains.has(domain.toLowerCase())) return domain.toLowerCase();
+    const byName = [...table.domains.values()].filter((e) => e.name === domain);
+    if (byName.length === 1) return byName[0].uuid;
+    throw new Error(`no domain named or with UUID ${domain} holds locks on this host`);
   }
 
   /**
@@ -192,7 +398,7 @@ export class Coordinator {
    * register a use of an LV between that decision and the lvchange (undefined: leave it alone).
    */
   private async apply(
-    domain: { uuid: string; name: string },
+    domain: { uuid: string; name: string; peer?: string },
     requested: Map<string, TargetMode>,
     cause: string,
     recheck?: (lv: string) => TargetMode | undefined,
@@ -233,6 +439,7 @@ export class Coordinator {
               result: failure ? 'failed' : 'ok',
               ms: result.ms,
               cause,
+              peer: domain.peer,
               reason: failure ? describeFailure(failure) : undefined,
             });
           }
@@ -274,6 +481,7 @@ export class Coordinator {
         if (!entry) return;
         if (detail === SuspendedDetail.Migrated || detail === SuspendedDetail.Postcopy) {
           if (entry.phase === 'running') this.setPhase(entry, 'migrating-out');
+          if (entry.phase === 'migrating-out') entry.switchedOver = true;
         } else if (entry.phase === 'incoming' && detail === SuspendedDetail.Paused) {
           // A migration with VIR_MIGRATE_PAUSED ends with the guest paused here.
           await this.toRunning(entry, eventName(event, detail));
@@ -326,9 +534,18 @@ export class Coordinator {
   private async releaseDomain(entry: DomainEntry, cause: string): Promise<void> {
     const { table } = this.deps;
     this.cancelRetry(entry.uuid);
+    const watch = this.demoteWatches.get(entry.uuid);
+    if (watch) clearTimeout(watch);
+    this.demoteWatches.delete(entry.uuid);
+    // The other host of a migration learns at once: the destination can take ex, or the
+    // source its ex back when the incoming side gave up.
+    const notice: PeerMessageKind | undefined =
+      entry.phase === 'migrating-out' ? 'released' : entry.phase === 'incoming' ? 'migration-failed' : undefined;
+    const lvs = [...entry.wanted.keys()];
     const targets = releaseTargets(table, entry.uuid);
     const failures =
       targets.size > 0 ? await this.apply(entry, targets, cause, (lv) => releaseTarget(table, entry.uuid, lv)) : [];
+    if (notice && failures.length === 0) this.notifyPeers(entry, notice, lvs);
     if (table.domains.get(entry.uuid) !== entry) return;
     if (failures.length === 0) {
       table.domains.delete(entry.uuid);
@@ -596,5 +813,7 @@ export class Coordinator {
   stop(): void {
     this.stopped = true;
     for (const uuid of [...this.retryTimers.keys()]) this.cancelRetry(uuid);
+    for (const timer of this.demoteWatches.values()) clearTimeout(timer);
+    this.demoteWatches.clear();
   }
 }

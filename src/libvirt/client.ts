@@ -120,6 +120,12 @@ export class LibvirtClient extends EventEmitter<LibvirtEvents> {
     return { state: pair[0], reason: pair[1] };
   }
 
+  /** Whether a job (a migration, on the source) is running on the domain: GetJobStats type is not NONE. */
+  async jobActive(uuid: string): Promise<boolean> {
+    const [reply] = (await this.call(this.domainPath(uuid), DOMAIN_IFACE, 'GetJobStats', 'u', [0])) as [[number, unknown]];
+    return reply[0] !== 0;
+  }
+
   /** Every storage pool: the VG behind a logical pool, null for other types; for `<disk type='volume'>`. */
   async storagePools(): Promise<Map<string, string | null>> {
     const pools = new Map<string, string | null>();

@@ -23,6 +23,10 @@ export interface DomainEntry {
   /** Device alias to the LVs of that disk, from the live XML, to release a hot-unplugged disk. */
   aliases: Map<string, string[]>;
   lastError?: string;
+  /** The other host of a migration in progress (who asked us to demote, or whom we asked). */
+  peer?: string;
+  /** Source side: the guest paused for the switchover, so the migration can no longer fall back silently. */
+  switchedOver?: boolean;
 }
 
 export interface HeldLock {
@@ -39,6 +43,7 @@ export interface LockStatus {
   wanted: LockMode;
   since: number;
   lastError?: string;
+  peer?: string;
 }
 
 /**
@@ -91,6 +96,7 @@ export class LockTable {
           wanted,
           since: this.held.get(lv)?.since ?? entry.since,
           lastError: entry.lastError,
+          peer: entry.peer,
         });
       }
     }

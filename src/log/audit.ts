@@ -11,6 +11,8 @@ export interface AuditRecord {
   ms: number;
   reason?: string;
   cause?: string;
+  /** The other host of a migration handoff this transition belongs to. */
+  peer?: string;
 }
 
 export class AuditLog {
@@ -26,6 +28,7 @@ export class AuditLog {
       RESULT: r.result,
       MS: Math.round(r.ms),
       CAUSE: r.cause,
+      PEER: r.peer,
       REASON: r.reason,
     })}`;
     if (r.result === 'failed') this.logger.error(line);

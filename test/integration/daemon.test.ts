@@ -258,7 +258,7 @@ describe('one host: libvirt-dbus Test driver, the hook, the LVM simulator and th
     assert.equal((await host.startDomainWithHook('vm1', domainXml('vm1', UUID1, [{ dev: '/dev/vg0/lv1' }]))).rc, 0);
     const status = await host.cli('status');
     assert.equal(status.rc, 0, status.stderr);
-    assert.match(status.stdout, /^LV\s+MODE\s+WANTED\s+DOMAIN\s+UUID\s+PHASE/m);
+    assert.match(status.stdout, /^LV\s+MODE\s+WANTED\s+DOMAIN\s+UUID\s+PHASE\s+PEER/m);
     assert.match(status.stdout, new RegExp(`vg0/lv1\\s+ex\\s+ex\\s+vm1\\s+${UUID1}\\s+running`));
     const reconcile = await host.cli('reconcile');
     assert.equal(reconcile.rc, 0, reconcile.stderr);

@@ -22,7 +22,7 @@ const RETRY_EVERY_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (process.env.LVMLOCKD_TESTBED_FAILOVER !== '1') {
-  skipLoudly(TITLE, 'opt-in: set LVMLOCKD_TESTBED_FAILOVER=1 (waits out a sanlock lease, about 2.5 min more)');
+  skipLoudly(TITLE, 'opt-in: set LVMLOCKD_TESTBED_FAILOVER=1 (boots its own test bed and waits out a sanlock lease: about 3.5 min more)');
 } else {
   const prepared = await prepare();
   if ('skip' in prepared) {

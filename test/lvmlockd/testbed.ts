@@ -87,10 +87,11 @@ async function findExecutable(name: string, dirs = ['/usr/bin', '/usr/sbin', '/b
 
 /** Whether QEMU can run here at all; the reason when it cannot. */
 export async function findQemu(): Promise<QemuTools | { missing: string }> {
-  const qemu = await findExecutable('qemu-system-x86_64');
+  const override = process.env.LVMLOCKD_TESTBED_QEMU;
+  const qemu = override || (await findExecutable('qemu-system-x86_64'));
   if (!qemu) return { missing: 'qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/test-lvmlockd.sh installs it as root)' };
   const version = await runHost(qemu, ['--version'], { timeoutMs: 30_000 });
-  if (version.rc !== 0) return { missing: `${qemu} --version failed: ${version.stderr.trim() || `exit ${version.rc}`}` };
+  if (version.rc !== 0) return { missing: `${qemu} --version failed: ${version.stderr.trim() || `exit ${version.rc}`}${override ? ' (from LVMLOCKD_TESTBED_QEMU)' : ''}` };
   const setpriv = await findExecutable('setpriv');
   return setpriv ? { qemu, setpriv } : { qemu };
 }

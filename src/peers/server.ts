@@ -1,0 +1,110 @@
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../log/logger.js';
+import { PEER_MESSAGE_KINDS, type PeerAnswer, type PeerMessage, type PeerMessageKind, parsePeerMessage } from './messages.js';
+import { certificateNames, type TlsMaterial } from './tls.js';
+
+export type PeerHandler = (kind: PeerMessageKind, message: PeerMessage, peer: string) => Promise<PeerAnswer>;
+
+const MAX_BODY = 256 * 1024;
+
+/**
+ * Serves the other daemons: HTTPS with mutual TLS. A client without a certificate from the CA
+ * never gets past the handshake; a certificate whose name is not allowed gets a refusal.
+ */
+export class PeerServer {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly tls: TlsMaterial,
+    private readonly allowed: string[],
+    private readonly handler: PeerHandler,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(listen: string): Promise<void> {
+    const m = /^(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(listen);
+    if (!m) throw new Error(`peers.listen: ${listen} is not address:port`);
+    const host = m[1] ?? m[2];
+    const port = Number(m[3]);
+    const server = createServer(
+      { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+      (req, res) => void this.serve(req, res),
+    );
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.on('tlsClientError', (err) => this.logger.warning(`peer TLS handshake refused: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new Error(`cannot listen for peers on ${listen}: ${err.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    this.logger.info(`serving peers on ${listen}, accepting ${this.allowed.join(', ') || 'nobody'}`);
+  }
+
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : undefined;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (status: number, answer: PeerAnswer | { error: string }) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    };
+    const names = certificateNames((req.socket as TLSSocket).getPeerCertificate());
+    const peer = names.find((n) => this.allowed.includes(n));
+    if (!peer) {
+      this.logger.warning(`peer request from certificate ${names.join('/') || '(no name)'} refused: not in peers.allow`);
+      reply(403, { error: `certificate name ${names.join('/') || '(none)'} is not allowed (peers.allow)` });
+      return;
+    }
+    const kind = /^\/v1\/([a-z-]+)$/.exec(req.url ?? '')?.[1] as PeerMessageKind | undefined;
+    if (req.method !== 'POST' || !kind || !PEER_MESSAGE_KINDS.includes(kind)) {
+      reply(404, { error: `no such peer request: ${req.method} ${req.url}` });
+      return;
+    }
+    let message: PeerMessage;
+    try {
+      message = parsePeerMessage(JSON.parse(await readBody(req)));
+    } catch (err) {
+      reply(400, { error: `bad ${kind} request: ${(err as Error).message}` });
+      return;
+    }
+    try {
+      const answer = await this.handler(kind, message, peer);
+      const status = answer.result === 'refused' ? 409 : answer.result === 'not-held' ? 404 : 200;
+      reply(status, answer);
+    } catch (err) {
+      this.logger.error(`peer ${peer}: ${kind} of ${message.domain} failed: ${(err as Error).message}`);
+      reply(500, { error: (err as Error).message });
+    }
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`the body is larger than ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
