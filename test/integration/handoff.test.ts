@@ -99,7 +99,7 @@ describe('migration handoff between two daemons over mutual TLS (LVM simulator, 
     await b.createDomain(XML);
     await a.destroyDomain(UUID);
     for (const lv of ['vg0/lv1', 'vg0/lv2']) await waitModes(pair, lv, undefined, 'ex', 10_000);
-    assert.match(a.daemonLog(), /told hv2 released for domain vm1/);
+    await waitFor('the release notice', () => /told hv2 released for domain vm1/.test(a.daemonLog()), 10_000);
     assert.match(b.daemonLog(), /LV=vg0\/lv1 FROM=sh TO=ex RESULT=ok .*PEER=hv1/);
     const dest = await b.status();
     assert.deepEqual(dest.locks.map((l) => [l.lv, l.mode, l.phase]), [

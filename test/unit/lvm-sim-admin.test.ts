@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -145,7 +145,9 @@ describe('lvm-sim executables', { concurrency: true, timeout: 60_000 }, () => {
 
     const waiting = c.lvm(2, 'lvchange', '-aey', 'vg0/lv2');
     await sleep(300);
-    await rm(lockDir, { recursive: true });
+    // Released atomically: a recursive rm could race the waiter taking the lock mid-removal.
+    await rename(lockDir, `${lockDir}.released`);
+    await rm(`${lockDir}.released`, { recursive: true });
     const waited = await waiting;
     assert.equal(waited.rc, 0, waited.stderr);
     assert.equal((await readClusterState(c.stateFile)).lvs.find((lv) => lv.key === 'vg0/lv2')?.holders[0]?.hostId, 2);
