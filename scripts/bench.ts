@@ -115,8 +115,11 @@ async function reconcileScale(): Promise<void> {
     const held = await heldBy(host);
     const second = await reconcile();
     if (!second.stdout.trim()) throw new Error(`second reconcile failed (${second.rc}): ${second.stderr}`);
-    const r = JSON.parse(second.stdout) as { ms: number; domains: number };
+    const r = JSON.parse(second.stdout) as { ms: number; domains: number; phasesMs: { domains: number; lvm: number; fix: number } };
     report(`reconcile of ${r.domains - 1} domains x 4 LVs (steady state)`, `${r.ms} ms`, '< 3000 ms', r.ms < 3000);
+    process.stdout.write(
+      `      (reading the domains from libvirt-dbus ${r.phasesMs.domains} ms, lvs + lvmlockctl of the simulator ${r.phasesMs.lvm} ms, deciding and fixing ${r.phasesMs.fix} ms)\n`,
+    );
     process.stdout.write(`      (first pass, taking ${held.size} locks: ${(JSON.parse(first.stdout) as { ms: number }).ms} ms)\n`);
     const status = await readFile(`/proc/${host.daemon?.pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);

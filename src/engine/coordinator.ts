@@ -48,6 +48,8 @@ export interface ReconcileReport {
   took: string[];
   released: string[];
   problems: string[];
+  /** Where the time went: reading domains from libvirt, reading locks from LVM, fixing. */
+  phasesMs?: { domains: number; lvm: number; fix: number };
 }
 
 export interface CoordinatorDeps {
@@ -90,6 +92,7 @@ export class Coordinator {
   private readonly startGraceMs: number;
   private readonly promoteRetry: { first: number; max: number };
   private reconciling: Promise<ReconcileReport> | undefined;
+  private nextReconcile: Promise<ReconcileReport> | undefined;
   private readonly stoppedAt = new Map<string, number>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly demoteWatches = new Map<string, NodeJS.Timeout>();
@@ -667,12 +670,24 @@ export class Coordinator {
 
   // ---- reconcile -----------------------------------------------------------------------------
 
-  /** Concurrent requests share one run. */
+  /**
+   * Requests share runs, but never one that started before them: a request during a run gets
+   * the next run, which every request made meanwhile shares.
+   */
   reconcile(cause: string): Promise<ReconcileReport> {
-    this.reconciling ??= this.runReconcile(cause).finally(() => {
-      this.reconciling = undefined;
-    });
-    return this.reconciling;
+    if (!this.reconciling) {
+      this.reconciling = this.runReconcile(cause).finally(() => {
+        this.reconciling = undefined;
+      });
+      return this.reconciling;
+    }
+    this.nextReconcile ??= this.reconciling
+      .catch(() => undefined)
+      .then(() => {
+        this.nextReconcile = undefined;
+        return this.reconcile(cause);
+      });
+    return this.nextReconcile;
   }
 
   /** A reconcile nobody waits for: its failure is logged, never thrown. */
@@ -691,25 +706,28 @@ export class Coordinator {
     } catch (err) {
       report.problems.push(`cannot list storage pools: ${(err as Error).message}`);
     }
-    const running: RunningDomain[] = [];
-    for (const uuid of await libvirt.listActiveDomains()) {
+    // Domains are read a few at a time: libvirt-dbus answers calls concurrently, and one at a
+    // time would make a large host's reconcile wait on every round trip in turn.
+    const uuids = await libvirt.listActiveDomains();
+    const running = await mapConcurrent(uuids, 8, async (uuid): Promise<RunningDomain> => {
       const known = table.domains.get(uuid);
       let disks: DomainDisks;
       try {
         disks = parseDomainXml(await libvirt.domainXml(uuid));
       } catch (err) {
         // Listed but unreadable (a slow call, or gone meanwhile): keep what the table knows.
-        running.push({ uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false });
         if (!/not found|no domain/i.test((err as Error).message)) report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
-        continue;
+        return { uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false };
       }
       const resolved = await resolver.resolve(disks.name, disks.disks);
       for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
-      running.push({ uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0 });
-    }
+      return { uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0 };
+    });
     report.domains = running.length;
+    const domainsDone = this.now();
 
     const held = await lvm.heldLocks(resolver.managedVgs());
+    const lvmDone = this.now();
     // lvmlockd is the truth: the cache takes what it says, keeping the age of unchanged locks.
     for (const lv of [...table.held.keys()]) if (!held.has(lv)) table.held.delete(lv);
     for (const [lv, mode] of held) table.setHeld(lv, mode, this.now());
@@ -764,6 +782,7 @@ export class Coordinator {
     for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
 
     report.ms = this.now() - started;
+    report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: this.now() - lvmDone };
     this.lastReconcile = report;
     const summary = `reconcile (${cause}): ${report.domains} running domains, took ${report.took.length}, released ${report.released.length}, ${report.problems.length} problems in ${report.ms} ms`;
     if (report.problems.length) logger.warning(`${summary}: ${report.problems.join('; ')}`);
@@ -816,4 +835,18 @@ export class Coordinator {
     for (const timer of this.demoteWatches.values()) clearTimeout(timer);
     this.demoteWatches.clear();
   }
+}
+
+/** Maps with at most `limit` calls in flight, keeping the input order. */
+async function mapConcurrent<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
