@@ -1,7 +1,7 @@
 import { HOOK_OPS } from '../config/types.js';
 import { DomainXmlError, parseDomainXml, type DomainDisks } from '../domain/disks.js';
 import type { LibvirtClient } from '../libvirt/client.js';
-import { DomainEvent, ResumedDetail, StartedDetail, SuspendedDetail, eventName } from '../libvirt/enums.js';
+import { DomainEvent, DomainState, PausedReason, ResumedDetail, StartedDetail, SuspendedDetail, eventName } from '../libvirt/enums.js';
 import type { LockMode, TargetMode } from '../locks/lv.js';
 import { KeyedMutex, KeyedQueue } from '../locks/queue.js';
 import type { DomainEntry, LockTable, Phase } from '../locks/table.js';
@@ -54,7 +54,7 @@ export interface ReconcileReport {
 
 export interface CoordinatorDeps {
   lvm: Pick<Lvm, 'change' | 'heldLocks'>;
-  libvirt: Pick<LibvirtClient, 'listActiveDomains' | 'domainXml' | 'storagePools' | 'jobActive'>;
+  libvirt: Pick<LibvirtClient, 'listActiveDomains' | 'domainXml' | 'storagePools' | 'jobActive' | 'domainState'>;
   /** The other daemons, for the migration handoff; absent without peer configuration. */
   peers?: PeerLink;
   migration: () => { demoteTimeoutMs: number; promoteGraceMs: number };
@@ -721,7 +721,9 @@ export class Coordinator {
       }
       const resolved = await resolver.resolve(disks.name, disks.disks);
       for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
-      return { uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0 };
+      // A domain the table does not know (daemon restarted) may be mid-migration: ask libvirt.
+      const migration = known || resolved.wanted.size === 0 ? undefined : await this.migrationHint(uuid);
+      return { uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0, migration };
     });
     report.domains = running.length;
     const domainsDone = this.now();
@@ -790,6 +792,18 @@ export class Coordinator {
     return report;
   }
 
+  /** An incoming migration shows as paused for migration; an outgoing one as a running job. */
+  private async migrationHint(uuid: string): Promise<'incoming' | 'outgoing' | undefined> {
+    try {
+      const { state, reason } = await this.deps.libvirt.domainState(uuid);
+      if (state === DomainState.Paused && reason === PausedReason.Migration) return 'incoming';
+      if (state === DomainState.Running && (await this.deps.libvirt.jobActive(uuid))) return 'outgoing';
+    } catch {
+      // Drivers without job stats, or a domain gone meanwhile: nothing to infer.
+    }
+    return undefined;
+  }
+
   private upsertRunning(domain: RunningDomain): DomainEntry | undefined {
     const { table } = this.deps;
     const existing = table.domains.get(domain.uuid);
@@ -803,16 +817,22 @@ export class Coordinator {
       return existing;
     }
     if (domain.own.size === 0) return undefined;
+    // Restarted mid-migration: an incoming guest keeps sh; an outgoing one that already holds
+    // sh keeps it until the migration ends (its Stopped or Resumed event settles it).
+    const holdsShared = [...domain.own.keys()].some((lv) => this.deps.table.held.get(lv)?.mode === 'sh' && domain.own.get(lv) === 'ex');
+    const phase: Phase = domain.migration === 'incoming' ? 'incoming' : domain.migration === 'outgoing' && holdsShared ? 'migrating-out' : 'running';
+    if (phase !== 'running') this.deps.logger.notice(`domain ${domain.name} is in a migration (${domain.migration}); keeping its LVs shared`);
     const entry: DomainEntry = {
       uuid: domain.uuid,
       name: domain.name,
-      phase: 'running',
+      phase,
       since: this.now(),
-      wanted: new Map(domain.own),
+      wanted: currentModes(domain.own, phase),
       own: new Map(domain.own),
       aliases: domain.aliases,
     };
     table.domains.set(domain.uuid, entry);
+    if (phase === 'migrating-out') this.watchDemoted(entry, false);
     return entry;
   }
 

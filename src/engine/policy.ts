@@ -128,6 +128,8 @@ export interface RunningDomain {
   aliases: Map<string, string[]>;
   /** False when its XML could not be read or a disk not resolved: keep what the table knows. */
   complete: boolean;
+  /** What libvirt shows of a migration in progress, for a domain the table does not know. */
+  migration?: 'incoming' | 'outgoing';
 }
 
 export interface ReconcilePlan {
@@ -183,7 +185,8 @@ export function planReconcile(input: {
 
   for (const domain of running) {
     const entry = table.domains.get(domain.uuid);
-    const wanted = domain.complete ? currentModes(domain.own, entry?.phase) : new Map(entry?.wanted ?? []);
+    const phase = entry?.phase ?? (domain.migration === 'incoming' ? 'incoming' : undefined);
+    const wanted = domain.complete ? currentModes(domain.own, phase) : new Map(entry?.wanted ?? []);
     if (!domain.complete && entry) {
       // What the XML did resolve is still wanted, on top of what the table knew.
       for (const [lv, mode] of currentModes(domain.own, entry.phase)) if (!wanted.has(lv)) wanted.set(lv, mode);

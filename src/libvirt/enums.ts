@@ -36,6 +36,8 @@ export const DomainState = {
   PMSuspended: 7,
 } as const;
 
+export const PausedReason = { Migration: 2, StartingUp: 11, Postcopy: 12 } as const;
+
 /** ListDomains flag: active domains only (running, paused, ...). */
 export const ListActive = 1;
 

@@ -125,6 +125,17 @@ describe('reconcile plan', () => {
     });
     assert.deepEqual([...(plan.wanted.get('m') ?? [])], [['vg0/lv1', 'sh']]);
   });
+  test('after a restart, a domain libvirt shows paused for an incoming migration is wanted sh', () => {
+    const plan = planReconcile({
+      running: [{ uuid: 'n', name: 'vm-n', own: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), complete: true, migration: 'incoming' }],
+      held: new Map([['vg0/lv1', 'sh']]),
+      table: new LockTable(),
+      now: 0,
+      startGraceMs: 100,
+    });
+    assert.deepEqual([...(plan.wanted.get('n') ?? [])], [['vg0/lv1', 'sh']]);
+    assert.deepEqual(plan.release, []);
+  });
   test('a listed domain whose XML could not be read keeps its locks', () => {
     const table = tableWith(entry('x', { 'vg0/lv7': 'ex' }, 'running', 0));
     const plan = planReconcile({
