@@ -12,15 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { LockMode } from '../../src/locks/lv.js';
-import { ROOT, SIM_BIN } from '../harness/paths.js';
+import { ROOT } from '../harness/paths.js';
+import { runTool } from '../lvm-sim/run.js';
 import { waitFor } from '../harness/process.js';
 import { blankBootSector, busyBootSector } from './boot-sector.js';
 import { type TlsFiles, makePeerCertificates } from './certs.js';
 import { type DaemonConfig, type PeerHost, daemonConfig, renderDaemonConfig } from './daemon-config.js';
-import { must } from './exec.js';
 import { type GuestDisk, disksOfXml, guestXml, lvKeyOfDev } from './guest.js';
 import { INSTANCE_MOUNT_POINTS, Instance, type InstanceSpec } from './instance.js';
 import { type Holders, LockSampler, formatTimeline, historyViolations, qemuLifetimes, readHolders, readSimLog } from './lock-timeline.js';
+import { MachineLock } from './machine-lock.js';
 import { HostMountPoints } from './mount-points.js';
 import { NetworkNamespace } from './netns.js';
 import { findProgram, skipUnlessReady } from './requirements.js';
@@ -76,6 +77,29 @@ export interface InvariantOptions {
 
 let clusterCount = 0;
 
+/**
+ * Clusters not disposed yet. An interrupted run (Ctrl-C, or the runner ending the file) would
+ * otherwise leave libvirtd, QEMU, namespaces and loop devices behind.
+ */
+const live = new Set<E2eCluster>();
+let signalsHooked = false;
+
+function disposeOnSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log(`e2e: ${signal}: stopping ${live.size} cluster(s) before exiting`);
+      const code = signal === 'SIGINT' ? 130 : 143;
+      const exit = setTimeout(() => process.exit(code), 60_000);
+      void Promise.allSettled([...live].map((c) => c.dispose())).then(() => {
+        clearTimeout(exit);
+        process.exit(code);
+      });
+    });
+  }
+}
+
 export class E2eCluster {
   readonly t0 = Date.now();
   readonly guests = new Map<string, Guest>();
@@ -93,6 +117,7 @@ export class E2eCluster {
     readonly baseDir: string,
     readonly stateFile: string,
     private readonly options: ClusterOptions,
+    private readonly lock: MachineLock,
   ) {}
 
   get src(): Instance {
@@ -121,8 +146,14 @@ export class E2eCluster {
   // ---- start and stop ----------------------------------------------------------------------------
 
   static async start(options: ClusterOptions = {}): Promise<E2eCluster> {
-    const baseDir = await mkdtemp(join(tmpdir(), 'vle2e-'));
-    const cluster = new E2eCluster(baseDir, join(baseDir, 'cluster.json'), options);
+    const lock = await MachineLock.acquire();
+    const baseDir = await mkdtemp(join(tmpdir(), 'vle2e-')).catch(async (err: Error) => {
+      await lock.release();
+      throw err;
+    });
+    const cluster = new E2eCluster(baseDir, join(baseDir, 'cluster.json'), options, lock);
+    live.add(cluster);
+    disposeOnSignals();
     try {
       await cluster.setUp();
     } catch (err) {
@@ -175,9 +206,10 @@ export class E2eCluster {
     for (const spec of SPECS) await this.sim(spec.hostId, 'lockstart', VG);
   }
 
-  /** The simulator's admin tool as one host of the cluster. */
+  /** The simulator's admin tool (`lvm-sim ARGS`) as one host of the cluster, run in-process. */
   async sim(hostId: number, ...args: string[]): Promise<string> {
-    const r = await must(join(SIM_BIN, 'lvm-sim'), args, { env: { LVMSIM_STATE: this.stateFile, LVMSIM_HOST_ID: String(hostId) }, timeoutMs: 30_000 });
+    const r = await runTool('lvm-sim', args, { stateFile: this.stateFile, hostId, lockTimeoutMs: 10_000 });
+    if (r.rc !== 0) throw new Error(`lvm-sim ${args.join(' ')} as host ${hostId} failed (${r.rc}): ${r.stderr.trim()}`);
     return r.stdout;
   }
 
@@ -195,6 +227,7 @@ export class E2eCluster {
 
   /** Stops everything this cluster started, each step attempted; throws the problems at the end. */
   async dispose(): Promise<void> {
+    if (!live.delete(this)) return;
     const problems: string[] = [];
     await this.sampler?.stop();
     for (const i of this.instances) problems.push(...(await i.stop()));
@@ -213,6 +246,7 @@ export class E2eCluster {
     } else {
       await step('state directory', () => rm(this.baseDir, { recursive: true, force: true }));
     }
+    await step('machine lock', () => this.lock.release());
     if (problems.length) throw new Error(`cleanup problems:\n${problems.join('\n')}`);
   }
 
@@ -276,6 +310,18 @@ export class E2eCluster {
     }, timeoutMs, 50);
   }
 
+  /**
+   * Waits until the destination's incoming QEMU is up, (2,1) Started/Migrated, the moment the
+   * memory transfer starts. Fails at once if the migration ends first (refused, or converged).
+   */
+  async waitForIncoming(guest: Guest, to: Instance, migration: Migration, timeoutMs = 90_000): Promise<void> {
+    const ended = migration.done.then((o) => {
+      throw new Error(`the migration ended before the destination's QEMU was up: ${o.ok ? 'it succeeded' : `it failed: ${o.error}`}`);
+    });
+    await Promise.race([this.waitForEvent(to, guest, 2, 1, migration.t0, timeoutMs), ended]);
+    ended.catch(() => undefined);
+  }
+
   // ---- locks and invariants ---------------------------------------------------------------------
 
   holders(): Promise<Holders> {
@@ -290,6 +336,11 @@ export class E2eCluster {
       if (mode) held[lv] = mode;
     }
     return held;
+  }
+
+  /** The sampled lock states since a moment: what lvmlockd granted, as seen every few ms. */
+  lockHistorySince(t: number): Holders[] {
+    return (this.sampler?.samples ?? []).filter((s) => s.a >= t).map((s) => s.holders);
   }
 
   private lvsOfDomainName = (name: string): string[] => {
@@ -387,6 +438,10 @@ export class E2eCluster {
     for (const i of this.instances) {
       const log = i.daemonOutput().split('\n');
       parts.push(`=== ${i.name} daemon output (last ${Math.min(log.length, 200)} lines) ===\n${log.slice(-200).join('\n')}`);
+      if (i.daemonRunning) {
+        const status = await i.status().then((s) => JSON.stringify({ locks: s.locks, domains: s.domains, lastReconcile: s.lastReconcile }), (e: Error) => e.message);
+        parts.push(`=== ${i.name} virt-lvmlockctl status --json ===\n${status}`);
+      }
     }
     const hosts = await Promise.all(
       this.instances.map(async (i) => ({ name: i.name, calls: await i.hookCalls(), events: safeEvents(i), lvm: await readSimLog(i.simLog) })),

@@ -91,3 +91,17 @@ test('without peers, a migration of a guest whose LV is ex on the source is refu
     await c.checkInvariants({ settled: true });
   });
 });
+
+test('the checker catches a guest whose QEMU runs on a host without its lock (destination told to take none)', { timeout: TIMEOUT }, async (t) => {
+  const takeNothingOnDst = (config: Record<string, Record<string, unknown>>, instance: { name: string }) => {
+    if (instance.name === 'dst') config.actions = { migrate: 'none', prepare: 'none' };
+  };
+  await withCluster(t, { peers: false, configure: takeNothingOnDst }, async (c) => {
+    const guest = await c.startGuest(c.src);
+    await c.settle({ src: { [LV1]: 'ex' } });
+    // libvirt knows nothing of the locks: with no hook gate the migration itself succeeds.
+    const outcome = await c.migrate(guest, c.src, c.dst);
+    assert.equal(outcome.ok, true, `migration: ${outcome.error}`);
+    await assert.rejects(c.checkInvariants(), new RegExp(`history: .*${guest.name}'s QEMU exists on dst .* but dst holds no lock on vg0/lv1`));
+  });
+});

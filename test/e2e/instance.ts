@@ -237,7 +237,7 @@ export class Instance {
   private async startLibvirtd(): Promise<void> {
     const args = ['--config', join(this.dir, 'etc/libvirtd.conf'), '--pid-file', join(this.runDir, 'libvirtd.pid')];
     this.libvirtd = this.env.subreaper
-      ? this.namespace.spawn(`${this.name} libvirtd`, SUBREAPER, ['libvirtd', ...args])
+      ? this.namespace.spawn(`${this.name} libvirtd`, 'sh', [SUBREAPER, 'libvirtd', ...args])
       : this.namespace.spawn(`${this.name} libvirtd`, 'libvirtd', args);
     const socket = join(this.runDir, 'libvirt-sock');
     const proc = this.libvirtd;

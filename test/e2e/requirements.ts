@@ -6,6 +6,7 @@ import { constants, existsSync } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { run } from '../harness/host.js';
 import { CLI_MAIN, DAEMON_MAIN, SIM_BIN } from '../harness/paths.js';
 
 /** Programs the harness runs, with the Debian package that provides each. */
@@ -79,6 +80,16 @@ async function kernelHasOverlayfs(): Promise<boolean> {
   return false;
 }
 
+/** Root inside a restricted container may still lack the namespaces or loop devices. */
+async function capabilityProblems(): Promise<string[]> {
+  const problems: string[] = [];
+  const ns = await run('unshare', ['--mount', '--uts', '--net', '--propagation', 'private', 'true'], { timeoutMs: 10_000 });
+  if (ns.rc !== 0) problems.push(`cannot create mount, UTS and network namespaces here (unshare: ${ns.stderr.trim() || `exit ${ns.rc}`})`);
+  const loop = await run('losetup', ['--find'], { timeoutMs: 10_000 });
+  if (loop.rc !== 0) problems.push(`no free loop device (losetup --find: ${loop.stderr.trim() || `exit ${loop.rc}`})`);
+  return problems;
+}
+
 let cached: Promise<string[]> | undefined;
 
 /** Reasons the end-to-end tests cannot run here; empty when everything is in place. */
@@ -93,6 +104,7 @@ export function missingRequirements(): Promise<string[]> {
     }
     if (!(await qemuDriverInstalled())) missing.push('the libvirt QEMU driver is not installed (Debian package libvirt-daemon-driver-qemu)');
     if (!existsSync('/dev/loop-control')) missing.push('no /dev/loop-control: loop devices are not available');
+    if (missing.length === 0) missing.push(...(await capabilityProblems()));
     if (!(await kernelHasOverlayfs())) missing.push('the kernel has no overlay filesystem (needed for the per-instance /dev)');
     for (const built of [DAEMON_MAIN, CLI_MAIN, join(SIM_BIN, '../../../dist/test/lvm-sim/main.js')]) {
       if (!existsSync(built)) missing.push(`${built} is missing: build first with npx tsc -p tsconfig.json`);
