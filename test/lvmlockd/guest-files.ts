@@ -4,9 +4,9 @@
  *
  * Kernel command line read by the init: testbed.name=A testbed.hostid=1 [testbed.io_timeout=N]
  * Command channel (a 9p share, tag "channel", mounted on /channel): the host writes
- * cmd/NNNNNN.sh (under a temporary name first); the guest runs it with sh, writes NNNNNN.out,
- * NNNNNN.err, NNNNNN.time ("start end" in guest uptime seconds), renames the script to
- * NNNNNN.done and writes NNNNNN.rc last. One command at a time, in name order.
+ * cmd/NNNNNN.sh (under a temporary name first); the guest runs it with sh, writes NNNNNN.out and
+ * NNNNNN.err, removes the script and writes NNNNNN.rc last: "rc start end" (guest uptime, s).
+ * One command at a time, in name order.
  */
 
 /** Modules loaded at boot, in this order (modprobe pulls their dependencies). */
@@ -109,19 +109,20 @@ read T_READY rest < /proc/uptime
 echo "$T_INIT $T_READY" > $C/ready.tmp && mv $C/ready.tmp $C/ready
 log "READY"
 
+# The loop's pause is a read with a timeout on a FIFO nobody writes: no process per tick.
+mkfifo /run/testbed/tick && exec 3<>/run/testbed/tick
 while :; do
     for f in $C/cmd/*.sh; do
         [ -e "$f" ] || continue
         b=\${f%.sh}
         read t0 rest < /proc/uptime
-        sh "$f" > "$b.out" 2> "$b.err" < /dev/null
+        sh "$f" > "$b.out" 2> "$b.err" < /dev/null 3<&-
         rc=$?
         read t1 rest < /proc/uptime
-        echo "$t0 $t1" > "$b.time"
-        mv "$f" "$b.done"
-        echo "$rc" > "$b.rc.tmp" && mv "$b.rc.tmp" "$b.rc"
+        rm -f "$f"
+        echo "$rc $t0 $t1" > "$b.tmp" && mv "$b.tmp" "$b.rc"
     done
-    sleep 0.05
+    read -t 0.02 -u 3 tick
 done
 `;
 

@@ -36,7 +36,7 @@ export interface GuestConfig {
 export const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
 /** Host-side slack past the guest-side timeout before the guest itself is declared hung. */
 const CHANNEL_SLACK_MS = 60_000;
-const POLL_MS = 20;
+const POLL_MS = 10;
 /** busybox timeout ends the command with SIGTERM; sh reports 128 + 15. */
 const RC_TERMINATED = 143;
 
@@ -82,7 +82,7 @@ export class Guest {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child !== undefined && this.exitInfo === undefined;
   }
 
   qemuArgs(): string[] {
@@ -119,10 +119,11 @@ export class Guest {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     child.once('exit', (code, signal) => {
-      this.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      this.exitInfo ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
     });
+    // Only when the process could not be started at all (no 'exit' follows).
     child.once('error', (err) => {
-      this.exitInfo = `could not start: ${err.message}`;
+      this.exitInfo ??= `could not start: ${err.message}`;
     });
   }
 
@@ -175,11 +176,11 @@ export class Guest {
       await sleep(POLL_MS);
     }
     const wallMs = Math.round(performance.now() - started);
-    const [rcText, stdout, stderr, time] = await Promise.all(['rc', 'out', 'err', 'time'].map((ext) => readFile(`${base}.${ext}`, 'utf8')));
-    await Promise.all(['rc', 'out', 'err', 'time', 'done'].map((ext) => rm(`${base}.${ext}`, { force: true })));
-    const rc = Number(rcText!.trim());
-    const [t0, t1] = time!.trim().split(/\s+/).map(Number);
-    const ms = Math.round(((t1 ?? 0) - (t0 ?? 0)) * 1000);
+    const [rcLine, stdout, stderr] = await Promise.all(['rc', 'out', 'err'].map((ext) => readFile(`${base}.${ext}`, 'utf8')));
+    await Promise.all(['rc', 'out', 'err'].map((ext) => rm(`${base}.${ext}`, { force: true })));
+    const [rc, t0, t1] = rcLine!.trim().split(/\s+/).map(Number);
+    if (rc === undefined || !Number.isInteger(rc) || t0 === undefined || t1 === undefined) throw new Error(`guest ${this.name}: unreadable result ${JSON.stringify(rcLine)} for ${argv.join(' ')}`);
+    const ms = Math.round((t1 - t0) * 1000);
     return { rc, stdout: stdout!, stderr: stderr!, ms, wallMs, timedOut: rc === RC_TERMINATED && ms >= secs * 1000 - 500 };
   }
 

@@ -30,7 +30,8 @@ export async function prepare(): Promise<Prepared | { skip: string }> {
   if ('missing' in tools) return { skip: tools.missing };
   try {
     const image = await ensureGuestImage(say);
-    say(`guest image ${image.built ? 'built' : 'from cache'} in ${(image.ms / 1000).toFixed(1)} s (${image.key.trim().split('\n').join('; ')})`);
+    // A build reports itself; a cache hit is said here.
+    if (!image.built) say(`guest image from cache in ${(image.ms / 1000).toFixed(1)} s (${image.key.trim().split('\n').join('; ')})`);
     return { image, tools };
   } catch (err) {
     return { skip: `the guest image could not be built: ${(err as Error).message}` };

@@ -5,9 +5,11 @@
  *
  * Setup: vgcreate --shared --locktype sanlock on A, plain LVs, a thin pool with one thin LV, then
  * lockstart on B (retried once: without udev the first lockstart on a host that has not activated
- * the hidden lvmlock LV fails, see below).
+ * the hidden lvmlock LV fails, see lockstart()). Every LV is inactive afterwards, but A still holds
+ * the thin pool's lock ex: lvcreate of a thin LV leaves it so (lvm 2.03.16). reset() releases it.
  */
-import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Host } from '../contract/lvm-contract.js';
 import type { Exec, RunResult } from '../../src/lvm/run.js';
@@ -72,14 +74,14 @@ export function dmName(vgLv: string): string {
   return `${vg.replace(/-/g, '--')}-${lv.replace(/-/g, '--')}`;
 }
 
-async function findExecutable(name: string, dirs = ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin']): Promise<string | undefined> {
-  const r = await runHost('which', [name], { timeoutMs: 10_000 });
-  if (r.rc === 0 && r.stdout.trim()) return r.stdout.trim().split('\n')[0];
-  for (const d of dirs) {
-    const h = await open(join(d, name)).catch(() => undefined);
-    if (h) {
-      await h.close();
-      return join(d, name);
+async function findExecutable(name: string): Promise<string | undefined> {
+  const path = `${process.env.PATH ?? ''}:/usr/bin:/usr/sbin:/bin:/sbin:/usr/local/bin`;
+  for (const dir of path.split(':').filter((d) => d.startsWith('/'))) {
+    try {
+      await access(join(dir, name), fsConstants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this directory
     }
   }
   return undefined;
@@ -270,7 +272,7 @@ export class Testbed {
 
   /** Device-mapper devices of the test VG that are active on a host, besides the hidden lvmlock LV. */
   async activeDevices(host: Host): Promise<string[]> {
-    const prefix = `${dmName(`${this.layout.vg}/x`).slice(0, -1)}`;
+    const prefix = `${this.layout.vg.replace(/-/g, '--')}-`;
     const r = await this.must(host, ['dmsetup', 'info', '-c', '--noheadings', '-o', 'name']);
     return r.stdout
       .split('\n')
