@@ -27,7 +27,7 @@ stage() {
 bash scripts/ensure-deps.sh || exit 1
 stage "unit and integration tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/
 stage "end-to-end migration tests" bash scripts/test-e2e.sh
-stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh
+stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "=== failed stages: ${failed[*]}"
