@@ -57,6 +57,10 @@ export async function makeSimBackend(options: SimBackendOptions = {}): Promise<S
     await admin('A', 'create-vg', 'vg0', '--lock-type', 'sanlock');
     for (const lv of ['lv1', 'lv2']) await admin('A', 'create-lv', 'vg0', lv);
     await admin('A', 'create-lv', 'vg0', 'thin1', '--thin');
+    // As on real lvm: creating a thin LV leaves its pool locked ex on the creator; the real
+    // test bed releases it the same way before the contract runs.
+    const off = await runTool('lvm', ['lvchange', '-an', 'vg0/pool0'], context('A'));
+    if (off.rc !== 0) throw new Error(`lvchange -an vg0/pool0 failed: ${off.stderr}`);
     await admin('B', 'lockstart', 'vg0');
     if (options.hostIdSuffix) await admin('A', 'set', 'hostIdSuffix', 'true');
   } catch (err) {

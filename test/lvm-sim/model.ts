@@ -252,6 +252,9 @@ export function createLv(state: SimState, vgName: string, name: string, opts: { 
   }
   const target = lockTarget(vg, lv);
   if (target) noteResource(vg, hostId, target.uuid);
+  // Measured on lvm 2.03.16: `lvcreate --type thin` leaves the pool's lock held ex on the
+  // creating host, although pool and thin LV stay inactive, until `lvchange -an` of the pool.
+  if (opts.thin && target && isShared(vg)) target.holders[String(hostId)] = 'ex';
   return lv;
 }
 

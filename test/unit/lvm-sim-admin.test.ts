@@ -473,3 +473,17 @@ describe('lvm-sim answers', { concurrency: true, timeout: 60_000 }, () => {
     assert.deepEqual(dump.vgs.map((v) => v.name), ['vg0']);
   });
 });
+
+test('creating a thin LV leaves its pool locked ex on the creator until the pool is deactivated (measured on lvm 2.03.16)', async () => {
+  const c = await cluster([['create-lv', 'vg0', 'thin9', '--thin', '--pool', 'tp9']]);
+  const info = await c.tool(1, 'lvmlockctl', '--info');
+  assert.equal(info.stdout.match(/^LK LV ex /gm)?.length, 1, info.stdout);
+  const thin = (await readClusterState(c.stateFile)).lvs.find((lv) => lv.key === 'vg0/thin9');
+  assert.equal(thin?.lockResource, 'vg0/tp9');
+  assert.deepEqual(thin?.holders, [{ hostId: 1, mode: 'ex', hostDead: false }]);
+  const refused = await c.lvm(2, 'lvchange', '-aey', 'vg0/thin9');
+  assert.equal(refused.rc, 5);
+  assert.equal(refused.stderr, '  LV locked by other host: vg0/tp9\n  Failed to lock logical volume vg0/thin9.\n');
+  assert.equal((await c.lvm(1, 'lvchange', '-an', 'vg0/tp9')).rc, 0);
+  assert.equal((await c.lvm(2, 'lvchange', '-aey', 'vg0/thin9')).rc, 0);
+});
