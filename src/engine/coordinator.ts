@@ -228,10 +228,11 @@ export class Coordinator {
 
     const deadline = Math.min(hookDeadline, this.now() + this.deps.migration().demoteTimeoutMs);
     let remaining = failures;
-    let delay = 200;
+    // The peer answered after its lvchange finished, so the first retry goes at once.
+    let delay = 0;
     while (remaining.length > 0 && this.now() + delay < deadline) {
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 2000);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(Math.max(delay * 2, 200), 2000);
       // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
       const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [`${f.lv!.vg}/${f.lv!.lv}`, 'sh']));
       remaining = await this.apply(entry, retry, `hook migrate (after ${demoted.peer} demoted)`);
