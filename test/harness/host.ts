@@ -136,7 +136,7 @@ ${extra}`;
   }
 
   async startDaemon(): Promise<void> {
-    this.daemon = TestProcess.start('virt-lvmlockd', process.execPath, [DAEMON_MAIN, '--config', this.configFile], this.env);
+    this.daemon = TestProcess.start('virt-lvmlockd', process.execPath, ['--max-semi-space-size=1', DAEMON_MAIN, '--config', this.configFile], this.env);
     this.client ??= await BusConnection.connect(this.bus.address, 5000);
     const client = this.client;
     try {
