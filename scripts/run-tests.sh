@@ -12,14 +12,25 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 
 failed=()
+passed_tests=0
+failed_tests=0
+stage_log=$(mktemp)
+trap 'rm -f "$stage_log"' EXIT
 stage() {
-  local name=$1
+  local name=$1 rc n
   shift
   echo "=== ${name}"
-  if "$@"; then
+  "$@" 2>&1 | tee "$stage_log"
+  rc=${PIPESTATUS[0]}
+  # Node's test runner ends each run with "# pass N" and "# fail N": add them up for one total.
+  n=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$stage_log" | tail -n 1)
+  passed_tests=$((passed_tests + ${n:-0}))
+  n=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$stage_log" | tail -n 1)
+  failed_tests=$((failed_tests + ${n:-0}))
+  if [ "$rc" -eq 0 ]; then
     echo "=== ${name}: passed"
   else
-    echo "=== ${name}: FAILED"
+    echo "=== ${name}: FAILED (exit ${rc})"
     failed+=("$name")
   fi
 }
@@ -31,6 +42,10 @@ stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "=== failed stages: ${failed[*]}"
+  # A stage can fail before its runner counts anything: never report it as all passed.
+  [ "$failed_tests" -gt 0 ] || failed_tests=${#failed[@]}
+  echo "tests: ${passed_tests} passed, ${failed_tests} failed"
   exit 1
 fi
 echo "=== all stages passed"
+echo "tests: ${passed_tests} passed, ${failed_tests} failed"
