@@ -2,7 +2,7 @@ import { HOOK_OPS } from '../config/types.js';
 import { DomainXmlError, parseDomainXml, type DomainDisks } from '../domain/disks.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { DomainEvent, DomainState, PausedReason, ResumedDetail, StartedDetail, SuspendedDetail, eventName } from '../libvirt/enums.js';
-import type { LockMode, TargetMode } from '../locks/lv.js';
+import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
 import { KeyedMutex, KeyedQueue } from '../locks/queue.js';
 import type { DomainEntry, LockTable, Phase } from '../locks/table.js';
 import type { AuditLog } from '../log/audit.js';
@@ -234,7 +234,7 @@ export class Coordinator {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(Math.max(delay * 2, 200), 2000);
       // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
-      const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [`${f.lv!.vg}/${f.lv!.lv}`, 'sh']));
+      const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [lvKey(f.lv!), 'sh']));
       remaining = await this.apply(entry, retry, `hook migrate (after ${demoted.peer} demoted)`);
     }
     return { failures: remaining, peersSaid: remaining.length ? ` (peers said: ${said}; sh still refused after ${this.deps.migration().demoteTimeoutMs} ms)` : '' };
@@ -417,7 +417,7 @@ export class Coordinator {
       }
       const results = await Promise.all(
         groupTransitions(targets).map(async (t) => {
-          const from = new Map(t.lvs.map((lv) => [lv, table.held.get(`${t.vg}/${lv}`)?.mode ?? 'none']));
+          const from = new Map(t.lvs.map((lv) => [lv, table.held.get(lvKey({ vg: t.vg, lv }))?.mode ?? 'none']));
           const result = await lvm.change(t.vg, t.lvs, t.to).catch((err: unknown) => ({
             ok: false,
             ms: 0,
@@ -425,7 +425,7 @@ export class Coordinator {
           }));
           const failures: LvFailure[] = [];
           for (const lv of t.lvs) {
-            const key = `${t.vg}/${lv}`;
+            const key = lvKey({ vg: t.vg, lv });
             const failure = result.ok ? undefined : result.failures.find((f) => f.lv?.vg === t.vg && f.lv.lv === lv);
             if (failure) {
               failures.push(failure);
@@ -556,7 +556,7 @@ export class Coordinator {
       return;
     }
     // Keep only what is still held, so status shows it and reconcile retries the release.
-    const stuck = new Set(failures.map((f) => (f.lv ? `${f.lv.vg}/${f.lv.lv}` : '')));
+    const stuck = new Set(failures.map((f) => (f.lv ? lvKey(f.lv) : '')));
     for (const lv of [...entry.wanted.keys()]) if (!stuck.has(lv)) entry.wanted.delete(lv);
     entry.lastError = failures.map(describeFailure).join('; ');
     this.setPhase(entry, 'releasing');
@@ -753,7 +753,7 @@ export class Coordinator {
             const { take } = takeTargets(table, domain.uuid);
             if (take.size === 0) return;
             const failures = await this.apply(entry, take, `reconcile (${cause})`);
-            for (const lv of take.keys()) if (!failures.some((f) => f.lv && `${f.lv.vg}/${f.lv.lv}` === lv)) report.took.push(lv);
+            for (const lv of take.keys()) if (!failures.some((f) => f.lv && lvKey(f.lv) === lv)) report.took.push(lv);
             for (const f of failures) report.problems.push(`domain ${domain.name}: ${describeFailure(f)}`);
             entry.lastError = failures.length ? failures.map(describeFailure).join('; ') : undefined;
           })
