@@ -4,7 +4,7 @@ import { BusConnection } from './dbus/bus.js';
 import { ControlService } from './control/service.js';
 import { BUS_NAME } from './control/names.js';
 import { Coordinator } from './engine/coordinator.js';
-import { DiskResolver } from './engine/resolver.js';
+import { DiskResolver } from './domain/resolver.js';
 import { writeHookRuntimeFile } from './hook/runtime-file.js';
 import { LibvirtClient } from './libvirt/client.js';
 import { LockTable } from './locks/table.js';

@@ -1,5 +1,6 @@
 import { HOOK_OPS } from '../config/types.js';
-import { DomainXmlError, parseDomainXml, type DomainDisks } from '../domain/disks.js';
+import { DomainXmlError, type DomainDisks } from '../domain/disks.js';
+import { parseDomainXmlAsync } from '../domain/parse-async.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { DomainEvent, DomainState, PausedReason, ResumedDetail, StartedDetail, SuspendedDetail, eventName } from '../libvirt/enums.js';
 import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
@@ -24,10 +25,11 @@ import {
   type RunningDomain,
   takeTargets,
 } from './policy.js';
-import type { DiskResolver, ResolvedDisks } from './resolver.js';
+import type { DiskResolver, ResolvedDisks } from '../domain/resolver.js';
 import type { PeerHost } from '../config/types.js';
 import type { PeerReply } from '../peers/client.js';
 import type { PeerAnswer, PeerMessage, PeerMessageKind } from '../peers/messages.js';
+import { type Clock, systemClock, type Timer } from './clock.js';
 
 /** A refusal the hook passes to libvirt, which shows it to the user and aborts the start or migration. */
 export class HookRefusal extends Error {}
@@ -65,7 +67,8 @@ export interface CoordinatorDeps {
   actions: () => Record<HookOp, Action>;
   /** How long the hook waits for an answer: work that would finish later is refused and undone. */
   hookTimeoutMs: () => number;
-  now?: () => number;
+  /** Time and timers; the system clock unless a simulation injects its own. */
+  clock?: Clock;
   /** How long a domain whose start hook took locks may stay unseen by libvirt before they are released. */
   startGraceMs?: number;
   /** Promotion retries after an incoming migration: first delay, doubled up to the max. */
@@ -88,19 +91,19 @@ const HOOK_DEADLINE_SHARE = 0.9;
 export class Coordinator {
   readonly queue = new KeyedQueue();
   private readonly mutex = new KeyedMutex();
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly startGraceMs: number;
   private readonly promoteRetry: { first: number; max: number };
   private reconciling: Promise<ReconcileReport> | undefined;
   private nextReconcile: Promise<ReconcileReport> | undefined;
   private readonly stoppedAt = new Map<string, number>();
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
-  private readonly demoteWatches = new Map<string, NodeJS.Timeout>();
+  private readonly retryTimers = new Map<string, Timer>();
+  private readonly demoteWatches = new Map<string, Timer>();
   lastReconcile: ReconcileReport | undefined;
   private stopped = false;
 
   constructor(private readonly deps: CoordinatorDeps) {
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
     this.startGraceMs = deps.startGraceMs ?? 120_000;
     // Short: after a migration the destination should be ex within seconds even if the
     // source's notice is lost.
@@ -113,10 +116,10 @@ export class Coordinator {
   async hook(req: HookRequest): Promise<string> {
     if (!(HOOK_OPS as readonly string[]).includes(req.op)) return `unknown hook op ${req.op}: nothing to do`;
     const op = req.op as HookOp;
-    const deadline = this.now() + this.deps.hookTimeoutMs() * HOOK_DEADLINE_SHARE;
+    const deadline = this.clock.now() + this.deps.hookTimeoutMs() * HOOK_DEADLINE_SHARE;
     let disks: DomainDisks;
     try {
-      disks = parseDomainXml(req.xml);
+      disks = await parseDomainXmlAsync(req.xml);
     } catch (err) {
       const why = err instanceof DomainXmlError ? err.message : String(err as Error);
       throw new HookRefusal(`cannot read the domain XML of ${req.name || 'an unnamed domain'} for ${op}: ${why}`);
@@ -137,7 +140,7 @@ export class Coordinator {
         throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
       }
       if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
-      if (this.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
+      if (this.clock.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
       return this.takeForHook(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
     });
   }
@@ -162,7 +165,7 @@ export class Coordinator {
       uuid: disks.uuid,
       name: disks.name,
       phase,
-      since: this.now(),
+      since: this.clock.now(),
       wanted: new Map(modes),
       own: new Map(resolved.wanted),
       aliases: resolved.aliases,
@@ -177,7 +180,7 @@ export class Coordinator {
       failures = handoff.failures;
       peersSaid = handoff.peersSaid;
     }
-    const late = this.now() > deadline;
+    const late = this.clock.now() > deadline;
     if (failures.length === 0 && !late) {
       return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
     }
@@ -226,12 +229,12 @@ export class Coordinator {
     entry.peer = demoted.peer;
     this.deps.logger.notice(`domain ${entry.name}: ${demoted.peer} demoted its locks for the incoming migration`);
 
-    const deadline = Math.min(hookDeadline, this.now() + this.deps.migration().demoteTimeoutMs);
+    const deadline = Math.min(hookDeadline, this.clock.now() + this.deps.migration().demoteTimeoutMs);
     let remaining = failures;
     // The peer answered after its lvchange finished, so the first retry goes at once.
     let delay = 0;
-    while (remaining.length > 0 && this.now() + delay < deadline) {
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    while (remaining.length > 0 && this.clock.now() + delay < deadline) {
+      if (delay > 0) await this.clock.sleep(delay);
       delay = Math.min(Math.max(delay * 2, 200), 2000);
       // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
       const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [lvKey(f.lv!), 'sh']));
@@ -293,7 +296,7 @@ export class Coordinator {
   private watchDemoted(entry: DomainEntry, manual: boolean): void {
     const grace = this.deps.migration().promoteGraceMs;
     const delay = manual ? Math.max(grace * 12, 120_000) : grace;
-    const timer = setTimeout(() => {
+    const timer = this.clock.after(delay, () => {
       this.demoteWatches.delete(entry.uuid);
       void (async () => {
         if (this.deps.table.domains.get(entry.uuid) !== entry || entry.phase !== 'migrating-out' || entry.switchedOver) return;
@@ -304,7 +307,7 @@ export class Coordinator {
         const m = this.deps.migration();
         const busy = await this.deps.libvirt
           .jobActive(entry.uuid)
-          .catch(() => this.now() - entry.since < m.demoteTimeoutMs + m.promoteGraceMs);
+          .catch(() => this.clock.now() - entry.since < m.demoteTimeoutMs + m.promoteGraceMs);
         await this.queue.run(entry.uuid, async () => {
           if (this.deps.table.domains.get(entry.uuid) !== entry || entry.phase !== 'migrating-out' || entry.switchedOver) return;
           if (busy) {
@@ -315,10 +318,9 @@ export class Coordinator {
           await this.toRunning(entry, 'no migration job after demotion');
         });
       })().catch((err: unknown) => this.deps.logger.error(`checking the demoted domain ${entry.name} failed: ${(err as Error).message}`));
-    }, delay);
-    timer.unref();
+    });
     const old = this.demoteWatches.get(entry.uuid);
-    if (old) clearTimeout(old);
+    old?.cancel();
     this.demoteWatches.set(entry.uuid, timer);
   }
 
@@ -337,7 +339,7 @@ export class Coordinator {
             this.deps.logger.info(`told ${peer.name} ${kind} for domain ${entry.name}: ${reply.answer?.detail ?? reply.error ?? 'ok'}`);
             return;
           }
-          await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+          await this.clock.sleep(500 * 2 ** attempt);
         }
         this.deps.logger.warning(`could not tell ${peer.name} ${kind} for domain ${entry.name}; it will find out by its own retries`);
       })();
@@ -432,7 +434,7 @@ export class Coordinator {
               // A killed command leaves the state unknown: forget the cache, reconcile reads it back.
               if (failure.cls === 'timeout') table.held.delete(key);
             } else {
-              table.setHeld(key, t.to, this.now());
+              table.setHeld(key, t.to, this.clock.now());
             }
             audit.record({
               domain: domain.name,
@@ -508,7 +510,7 @@ export class Coordinator {
         if (isMigrating(entry.phase)) await this.toRunning(entry, eventName(event, detail));
         return;
       case DomainEvent.Stopped:
-        this.stoppedAt.set(uuid, this.now());
+        this.stoppedAt.set(uuid, this.clock.now());
         if (!entry) return;
         if (entry.phase === 'starting') {
           // A start in progress cannot have stopped: this is the previous run's late event, and
@@ -532,14 +534,14 @@ export class Coordinator {
     if (entry.phase === phase) return;
     this.deps.logger.info(`domain ${entry.name} (${entry.uuid}) phase ${entry.phase} -> ${phase}`);
     entry.phase = phase;
-    entry.since = this.now();
+    entry.since = this.clock.now();
   }
 
   private async releaseDomain(entry: DomainEntry, cause: string): Promise<void> {
     const { table } = this.deps;
     this.cancelRetry(entry.uuid);
     const watch = this.demoteWatches.get(entry.uuid);
-    if (watch) clearTimeout(watch);
+    watch?.cancel();
     this.demoteWatches.delete(entry.uuid);
     // The other host of a migration learns at once: the destination can take ex, or the
     // source its ex back when the incoming side gave up.
@@ -578,7 +580,7 @@ export class Coordinator {
     this.deps.logger.warning(`domain ${entry.name}: cannot take its own lock modes yet (${entry.lastError}); retrying in ${delay} ms`);
     this.cancelRetry(entry.uuid);
     if (this.stopped) return;
-    const timer = setTimeout(() => {
+    const timer = this.clock.after(delay, () => {
       this.retryTimers.delete(entry.uuid);
       void this.queue
         .run(entry.uuid, async () => {
@@ -587,14 +589,13 @@ export class Coordinator {
           }
         })
         .catch((err: unknown) => this.deps.logger.error(`promotion retry of ${entry.name} failed: ${(err as Error).message}`));
-    }, delay);
-    timer.unref();
+    });
     this.retryTimers.set(entry.uuid, timer);
   }
 
   private cancelRetry(uuid: string): void {
     const timer = this.retryTimers.get(uuid);
-    if (timer) clearTimeout(timer);
+    timer?.cancel();
     this.retryTimers.delete(uuid);
   }
 
@@ -604,7 +605,7 @@ export class Coordinator {
    */
   private refreshAliasesSoon(uuid: string): void {
     void (async () => {
-      const disks = parseDomainXml(await this.deps.libvirt.domainXml(uuid));
+      const disks = await parseDomainXmlAsync(await this.deps.libvirt.domainXml(uuid));
       const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
       await this.queue.run(uuid, async () => {
         const entry = this.deps.table.domains.get(uuid);
@@ -617,7 +618,7 @@ export class Coordinator {
   async onDeviceAdded(uuid: string, alias: string): Promise<void> {
     // Read outside the domain's queue: a libvirt call must never hold it.
     const xml = await this.deps.libvirt.domainXml(uuid);
-    const disks = parseDomainXml(xml);
+    const disks = await parseDomainXmlAsync(xml);
     const resolved = await this.deps.resolver.resolve(disks.name, disks.disks);
     for (const e of resolved.errors) this.deps.logger.error(`domain ${disks.name}: device ${alias} added: ${e}`);
     await this.queue.run(uuid, async () => {
@@ -698,7 +699,7 @@ export class Coordinator {
 
   private async runReconcile(cause: string): Promise<ReconcileReport> {
     const { libvirt, lvm, resolver, table, logger } = this.deps;
-    const started = this.now();
+    const started = this.clock.now();
     const report: ReconcileReport = { cause, at: started, ms: 0, domains: 0, took: [], released: [], problems: [] };
 
     await resolver.refreshVgs();
@@ -714,7 +715,7 @@ export class Coordinator {
       const known = table.domains.get(uuid);
       let disks: DomainDisks;
       try {
-        disks = parseDomainXml(await libvirt.domainXml(uuid));
+        disks = await parseDomainXmlAsync(await libvirt.domainXml(uuid));
       } catch (err) {
         // Listed but unreadable (a slow call, or gone meanwhile): keep what the table knows.
         if (!/not found|no domain/i.test((err as Error).message)) report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
@@ -727,15 +728,15 @@ export class Coordinator {
       return { uuid, name: disks.name, own: resolved.wanted, aliases: resolved.aliases, complete: resolved.errors.length === 0, migration };
     });
     report.domains = running.length;
-    const domainsDone = this.now();
+    const domainsDone = this.clock.now();
 
     const held = await lvm.heldLocks(resolver.managedVgs());
-    const lvmDone = this.now();
+    const lvmDone = this.clock.now();
     // lvmlockd is the truth: the cache takes what it says, keeping the age of unchanged locks.
     for (const lv of [...table.held.keys()]) if (!held.has(lv)) table.held.delete(lv);
-    for (const [lv, mode] of held) table.setHeld(lv, mode, this.now());
+    for (const [lv, mode] of held) table.setHeld(lv, mode, this.clock.now());
 
-    const plan = planReconcile({ running, held, table, now: this.now(), startGraceMs: this.startGraceMs });
+    const plan = planReconcile({ running, held, table, now: this.clock.now(), startGraceMs: this.startGraceMs });
     report.problems.push(...plan.problems);
 
     const guard = (what: string) => (err: unknown) => {
@@ -784,8 +785,8 @@ export class Coordinator {
     }
     for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
 
-    report.ms = this.now() - started;
-    report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: this.now() - lvmDone };
+    report.ms = this.clock.now() - started;
+    report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: this.clock.now() - lvmDone };
     this.lastReconcile = report;
     const summary = `reconcile (${cause}): ${report.domains} running domains, took ${report.took.length}, released ${report.released.length}, ${report.problems.length} problems in ${report.ms} ms`;
     if (report.problems.length) logger.warning(`${summary}: ${report.problems.join('; ')}`);
@@ -827,7 +828,7 @@ export class Coordinator {
       uuid: domain.uuid,
       name: domain.name,
       phase,
-      since: this.now(),
+      since: this.clock.now(),
       wanted: currentModes(domain.own, phase),
       own: new Map(domain.own),
       aliases: domain.aliases,
@@ -853,7 +854,7 @@ export class Coordinator {
   stop(): void {
     this.stopped = true;
     for (const uuid of [...this.retryTimers.keys()]) this.cancelRetry(uuid);
-    for (const timer of this.demoteWatches.values()) clearTimeout(timer);
+    for (const timer of this.demoteWatches.values()) timer.cancel();
     this.demoteWatches.clear();
   }
 }

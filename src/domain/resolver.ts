@@ -1,6 +1,6 @@
 import { readFile, realpath } from 'node:fs/promises';
-import type { DiskRef } from '../domain/disks.js';
-import { isLvmName, lvFromPath, needsLvmLookup } from '../domain/lv-path.js';
+import type { DiskRef } from './disks.js';
+import { isLvmName, lvFromPath, needsLvmLookup } from './lv-path.js';
 import type { LockMode, LvRef } from '../locks/lv.js';
 import { lvKey, strongerMode } from '../locks/lv.js';
 import type { Logger } from '../log/logger.js';
