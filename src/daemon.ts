@@ -7,6 +7,7 @@ import { Coordinator } from './engine/coordinator.js';
 import { DiskResolver } from './domain/resolver.js';
 import { writeHookRuntimeFile } from './hook/runtime-file.js';
 import { LibvirtClient } from './libvirt/client.js';
+import { fileOwnedStore } from './locks/owned-file.js';
 import { LockTable } from './locks/table.js';
 import { AuditLog } from './log/audit.js';
 import type { Logger } from './log/logger.js';
@@ -64,6 +65,7 @@ export class Daemon {
       actions: () => cfg().actions,
       hookTimeoutMs: () => cfg().hook.timeoutMs,
       migration: () => cfg().migration,
+      owned: fileOwnedStore(cfg().hook.runtimeDir),
       peers: peerClient ? { hosts: () => peerClient.hosts, send: (peer, kind, message) => peerClient.send(peer, kind, message) } : undefined,
     });
     this.coordinator = coordinator;

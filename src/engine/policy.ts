@@ -20,23 +20,33 @@ export interface Transition {
 export type HookDecision =
   /** Nothing to change; answer the hook with success. */
   | { kind: 'allow'; note: string }
+  /** Refuse the hook: libvirt fails the start or migration. */
+  | { kind: 'refuse'; reason: string }
+  /** The `prepare` that libvirt runs right after `migrate` for a live incoming migration. */
+  | { kind: 'confirm-incoming' }
   /** Take the domain's managed LVs: in their own modes (ex, sh for shareable), or all sh. */
   | { kind: 'lock'; modes: 'own' | 'shared'; phase: Phase };
 
 /**
- * What a synchronous hook call asks for. Only begin-ops reach here (the hook forwards nothing else),
- * and during an incoming migration the later start hooks change nothing: the destination already
- * holds sh, and ex would be refused while the source still runs.
+ * What a synchronous hook call asks for. Only begin-ops reach here (the hook forwards nothing else).
+ * An incoming migration is trusted only as far as libvirt carries it out: its `migrate` hook takes
+ * sh, the `prepare` that follows at once confirms it, and the later start hooks change nothing.
+ * Any other start takes ex like every start, and a `migrate` for a domain running here is refused.
  */
 export function decideHook(op: HookOp, subop: string, entry: DomainEntry | undefined, actions: Record<HookOp, Action>): HookDecision {
   if (subop !== 'begin') return { kind: 'allow', note: `${op} ${subop} needs no lock change` };
   if (op === 'migrate') {
+    if (entry && (entry.phase === 'running' || entry.phase === 'starting' || entry.phase === 'migrating-out')) {
+      return { kind: 'refuse', reason: `domain ${entry.name} already runs on this host (${entry.phase}); an incoming migration of it cannot be accepted` };
+    }
     const action = actions.migrate;
     if (action === 'none') return { kind: 'allow', note: 'migrate action is none' };
     return { kind: 'lock', modes: action === 'exclusive' ? 'own' : 'shared', phase: 'incoming' };
   }
   if (entry?.phase === 'incoming') {
-    return { kind: 'allow', note: `${op} during an incoming migration keeps the shared locks` };
+    if (op === 'prepare' && entry.incoming === 'announced') return { kind: 'confirm-incoming' };
+    if (op !== 'prepare') return { kind: 'allow', note: `${op} during an incoming migration keeps the shared locks` };
+    // A second prepare is a new start, not the incoming migration: it needs ex like any start.
   }
   if (op === 'prepare' || op === 'start' || op === 'started') {
     const action = actions[op];
@@ -135,8 +145,12 @@ export interface RunningDomain {
 export interface ReconcilePlan {
   /** Per domain, the modes it should hold now (sh while migrating), to compare with lvmlockd. */
   wanted: Map<string, Map<string, LockMode>>;
-  /** Held LVs of managed VGs that no local domain uses. */
+  /** Held LVs of managed VGs that no local domain uses and that are ours to release. */
   release: string[];
+  /** Of `release`, those the daemon did not take (only with releaseForeign). */
+  foreignReleased: string[];
+  /** Held LVs that no local domain uses and the daemon did not take: reported, left alone. */
+  notOurs: string[];
   /** Table entries of domains that are no longer running and not within their start grace. */
   forget: string[];
   problems: string[];
@@ -164,9 +178,12 @@ export function planReconcile(input: {
   table: LockTable;
   now: number;
   startGraceMs: number;
+  /** LVs the daemon took; others are never released unless releaseForeign. */
+  owned: ReadonlySet<string>;
+  releaseForeign: boolean;
 }): ReconcilePlan {
-  const { running, held, table, now, startGraceMs } = input;
-  const plan: ReconcilePlan = { wanted: new Map(), release: [], forget: [], problems: [] };
+  const { running, held, table, now, startGraceMs, owned, releaseForeign } = input;
+  const plan: ReconcilePlan = { wanted: new Map(), release: [], foreignReleased: [], notOurs: [], forget: [], problems: [] };
   const runningIds = new Set(running.map((d) => d.uuid));
   const needed = new Map<string, LockMode>();
   const need = (lv: string, mode: LockMode) => {
@@ -187,9 +204,9 @@ export function planReconcile(input: {
     const entry = table.domains.get(domain.uuid);
     const phase = entry?.phase ?? (domain.migration === 'incoming' ? 'incoming' : undefined);
     const wanted = domain.complete ? currentModes(domain.own, phase) : new Map(entry?.wanted ?? []);
-    if (!domain.complete && entry) {
+    if (!domain.complete) {
       // What the XML did resolve is still wanted, on top of what the table knew.
-      for (const [lv, mode] of currentModes(domain.own, entry.phase)) if (!wanted.has(lv)) wanted.set(lv, mode);
+      for (const [lv, mode] of currentModes(domain.own, phase)) if (!wanted.has(lv)) wanted.set(lv, mode);
     }
     for (const [lv, mode] of wanted) need(lv, mode);
     if (domain.complete) plan.wanted.set(domain.uuid, wanted);
@@ -205,10 +222,26 @@ export function planReconcile(input: {
     }
   }
 
-  for (const lv of held.keys()) {
-    if (!needed.has(lv)) plan.release.push(lv);
+  // A running domain that could not be read completely may use any held LV: release nothing.
+  const unreadable = running.filter((d) => !d.complete).map((d) => d.name);
+  for (const lv of [...held.keys()].sort()) {
+    if (needed.has(lv)) continue;
+    if (!owned.has(lv)) {
+      if (!releaseForeign) {
+        plan.notOurs.push(lv);
+        continue;
+      }
+      plan.foreignReleased.push(lv);
+    }
+    plan.release.push(lv);
   }
-  plan.release.sort();
+  if (unreadable.length > 0 && plan.release.length > 0) {
+    plan.problems.push(
+      `not releasing ${plan.release.join(', ')}: running domain${unreadable.length > 1 ? 's' : ''} ${unreadable.join(', ')} could not be read completely and may use them`,
+    );
+    plan.release = [];
+    plan.foreignReleased = [];
+  }
   return plan;
 }
 

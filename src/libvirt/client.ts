@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { XMLParser } from 'fast-xml-parser';
 import type { BusConnection, SignalMessage } from '../dbus/bus.js';
-import { ListActive, domainPathFromUuid, uuidFromDomainPath } from './enums.js';
+import { JobOperation, ListActive, domainPathFromUuid, uuidFromDomainPath } from './enums.js';
 
 const LIBVIRT = 'org.libvirt';
 const CONNECT_IFACE = 'org.libvirt.Connect';
@@ -124,6 +124,20 @@ export class LibvirtClient extends EventEmitter<LibvirtEvents> {
   async jobActive(uuid: string): Promise<boolean> {
     const [reply] = (await this.call(this.domainPath(uuid), DOMAIN_IFACE, 'GetJobStats', 'u', [0])) as [[number, unknown]];
     return reply[0] !== 0;
+  }
+
+  /**
+   * Which job runs on the domain: a migration out or in (GetJobStats' "operation"), another job,
+   * or none. A driver that reports a job without its operation counts as "other".
+   */
+  async migrationJob(uuid: string): Promise<'out' | 'in' | 'other' | 'none'> {
+    const [reply] = (await this.call(this.domainPath(uuid), DOMAIN_IFACE, 'GetJobStats', 'u', [0])) as [[number, Record<string, unknown>]];
+    if (reply[0] === 0) return 'none';
+    const raw = reply[1]?.operation;
+    const operation = typeof raw === 'object' && raw !== null && 'value' in raw ? (raw as { value: unknown }).value : raw;
+    if (operation === JobOperation.MigrationOut) return 'out';
+    if (operation === JobOperation.MigrationIn) return 'in';
+    return 'other';
   }
 
   /** Every storage pool: the VG behind a logical pool, null for other types; for `<disk type='volume'>`. */

@@ -36,7 +36,10 @@ export const DomainState = {
   PMSuspended: 7,
 } as const;
 
-export const PausedReason = { Migration: 2, StartingUp: 11, Postcopy: 12 } as const;
+export const PausedReason = { Migration: 2, StartingUp: 11, Postcopy: 12, PostcopyFailed: 13 } as const;
+export const RunningReason = { Migrated: 2, MigrationCanceled: 6, Postcopy: 10, PostcopyFailed: 11 } as const;
+/** VIR_DOMAIN_JOB_OPERATION values of GetJobStats' "operation" field. */
+export const JobOperation = { MigrationIn: 4, MigrationOut: 5 } as const;
 
 /** ListDomains flag: active domains only (running, paused, ...). */
 export const ListActive = 1;

@@ -27,6 +27,13 @@ export interface DomainEntry {
   peer?: string;
   /** Source side: the guest paused for the switchover, so the migration can no longer fall back silently. */
   switchedOver?: boolean;
+  /** Source side: demoted by the admin's migrate-out rather than by a peer's request. */
+  manualDemote?: boolean;
+  /**
+   * Destination side: announced by the `migrate` hook, then prepared once libvirt's `prepare`
+   * follows. An announced incoming that is never prepared was abandoned.
+   */
+  incoming?: 'announced' | 'prepared';
 }
 
 export interface HeldLock {
@@ -34,12 +41,15 @@ export interface HeldLock {
   since: number;
 }
 
+/** What a held LV that no local domain uses is: ours (released at the next reconcile) or an admin's. */
+export type UnusedKind = 'held, unused' | 'held, not ours';
+
 export interface LockStatus {
   lv: string;
   mode: LockMode | 'none';
   domain: string;
   name: string;
-  phase: Phase;
+  phase: Phase | UnusedKind;
   wanted: LockMode;
   since: number;
   lastError?: string;
@@ -53,6 +63,8 @@ export interface LockStatus {
 export class LockTable {
   readonly domains = new Map<string, DomainEntry>();
   readonly held = new Map<string, HeldLock>();
+  /** LVs this daemon took (or adopted for a running domain); held LVs outside it are not ours. */
+  readonly owned = new Set<string>();
 
   usersOf(lv: string, exceptUuid?: string): DomainEntry[] {
     const users: DomainEntry[] = [];
@@ -99,6 +111,12 @@ export class LockTable {
           peer: entry.peer,
         });
       }
+    }
+    // Held LVs no domain uses: an admin's activation is shown as such and never released by default.
+    for (const [lv, held] of this.held) {
+      if (this.usersOf(lv).length > 0) continue;
+      const phase: UnusedKind = this.owned.has(lv) ? 'held, unused' : 'held, not ours';
+      rows.push({ lv, mode: held.mode, domain: '-', name: '-', phase, wanted: held.mode, since: held.since });
     }
     return rows.sort((a, b) => a.lv.localeCompare(b.lv) || a.domain.localeCompare(b.domain));
   }

@@ -194,19 +194,27 @@ describe('one host: libvirt-dbus Test driver, the hook, the LVM simulator and th
     }
   });
 
-  test('a restarted daemon reconciles: running domains get their locks back, unused locks are released', async () => {
+  test('a restarted daemon reconciles: running domains get their locks back, what it took for gone domains is released, an admin\'s activation is left alone', async () => {
     host = await freshHost();
     assert.equal((await host.startDomainWithHook('vm1', domainXml('vm1', UUID1, [{ dev: '/dev/vg0/lv1' }]))).rc, 0);
+    assert.equal((await host.startDomainWithHook('vm2', domainXml('vm2', UUID2, [{ dev: '/dev/vg0/lv2' }]))).rc, 0);
     await host.stopDaemon();
-    // While it was down: the guest's lock was lost (an admin's lvchange -an), and an LV nobody uses got activated.
+    // While it was down: the guest's lock was lost (an admin's lvchange -an), vm2 went away
+    // unseen, and an admin activated an LV for a copy.
     assert.equal((await host.lvm('lvchange', '-an', 'vg0/lv1')).rc, 0);
+    await host.destroyDomain(UUID2);
     assert.equal((await host.lvm('lvchange', '-aey', 'vg0/lv3')).rc, 0);
     await host.startDaemon();
     const held = await heldBy(host);
     assert.equal(held.get('vg0/lv1'), 'ex');
-    assert.equal(held.get('vg0/lv3'), undefined);
+    assert.equal(held.get('vg0/lv2'), undefined, 'the daemon took vg0/lv2 for vm2, which is gone');
+    assert.equal(held.get('vg0/lv3'), 'ex', 'an LV the daemon did not take is never released by default');
     const status = await host.status();
-    assert.deepEqual(status.locks.map((l) => [l.lv, l.mode, l.domain, l.phase]), [['vg0/lv1', 'ex', UUID1, 'running']]);
+    assert.deepEqual(status.locks.map((l) => [l.lv, l.mode, l.domain, l.phase]), [
+      ['vg0/lv1', 'ex', UUID1, 'running'],
+      ['vg0/lv3', 'ex', '-', 'held, not ours'],
+    ]);
+    assert.match(host.daemonLog(), /held, not ours \(left alone\): vg0\/lv3/);
   });
 
   test('events resume after libvirt-dbus restarts', async () => {

@@ -24,10 +24,21 @@ describe('hook decisions', () => {
   test('migrate begin takes everything shared, phase incoming', () => {
     assert.deepEqual(decideHook('migrate', 'begin', undefined, actions), { kind: 'lock', modes: 'shared', phase: 'incoming' });
   });
-  test('prepare, start and started during an incoming migration change nothing', () => {
-    const incoming = entry('a', { 'vg0/lv1': 'ex' }, 'incoming');
-    for (const op of ['prepare', 'start', 'started'] as const) {
-      assert.equal(decideHook(op, 'begin', incoming, actions).kind, 'allow', op);
+  test('prepare right after migrate confirms the incoming migration; start and started then change nothing', () => {
+    const incoming = { ...entry('a', { 'vg0/lv1': 'ex' }, 'incoming'), incoming: 'announced' as const };
+    assert.equal(decideHook('prepare', 'begin', incoming, actions).kind, 'confirm-incoming');
+    const prepared = { ...incoming, incoming: 'prepared' as const };
+    for (const op of ['start', 'started'] as const) assert.equal(decideHook(op, 'begin', prepared, actions).kind, 'allow', op);
+  });
+  test('a second prepare of a prepared incoming is a new start and takes ex like any start', () => {
+    const prepared = { ...entry('a', { 'vg0/lv1': 'sh' }, 'incoming'), incoming: 'prepared' as const };
+    assert.deepEqual(decideHook('prepare', 'begin', prepared, actions), { kind: 'lock', modes: 'own', phase: 'starting' });
+  });
+  test('migrate begin for a domain that runs here is refused', () => {
+    for (const phase of ['running', 'starting', 'migrating-out'] as const) {
+      const decision = decideHook('migrate', 'begin', entry('a', { 'vg0/lv1': 'ex' }, phase), actions);
+      assert.equal(decision.kind, 'refuse', phase);
+      assert.match(decision.kind === 'refuse' ? decision.reason : '', /already runs on this host/);
     }
   });
   test('end ops and ops with action none need no lock change', () => {
@@ -85,6 +96,9 @@ describe('transitions', () => {
   });
 });
 
+/** The daemon took every LV these tests hold, unless a test says otherwise. */
+const ALL_OURS: ReadonlySet<string> = new Set(['vg0/lv1', 'vg0/lv2', 'vg0/lv5', 'vg0/lv7', 'vg0/lv9']);
+
 describe('reconcile plan', () => {
   test('takes what a running domain misses and releases what nobody uses', () => {
     const table = new LockTable();
@@ -97,6 +111,8 @@ describe('reconcile plan', () => {
       table,
       now: 1000,
       startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
     });
     assert.deepEqual([...(plan.wanted.get('a') ?? [])], [['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]);
     assert.deepEqual(plan.release, ['vg0/lv9']);
@@ -104,13 +120,13 @@ describe('reconcile plan', () => {
   });
   test('a domain in its start grace keeps its locks although libvirt does not list it yet', () => {
     const table = tableWith(entry('s', { 'vg0/lv5': 'ex' }, 'starting', 950));
-    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100 });
+    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100, owned: ALL_OURS, releaseForeign: false });
     assert.deepEqual(plan.release, []);
     assert.deepEqual(plan.forget, []);
   });
   test('after the grace a domain that never appeared is forgotten and its LVs released', () => {
     const table = tableWith(entry('s', { 'vg0/lv5': 'ex' }, 'starting', 0));
-    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100 });
+    const plan = planReconcile({ running: [], held: new Map([['vg0/lv5', 'ex']]), table, now: 1000, startGraceMs: 100, owned: ALL_OURS, releaseForeign: false });
     assert.deepEqual(plan.forget, ['s']);
     assert.deepEqual(plan.release, ['vg0/lv5']);
   });
@@ -122,6 +138,8 @@ describe('reconcile plan', () => {
       table,
       now: 1000,
       startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
     });
     assert.deepEqual([...(plan.wanted.get('m') ?? [])], [['vg0/lv1', 'sh']]);
   });
@@ -132,6 +150,8 @@ describe('reconcile plan', () => {
       table: new LockTable(),
       now: 0,
       startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
     });
     assert.deepEqual([...(plan.wanted.get('n') ?? [])], [['vg0/lv1', 'sh']]);
     assert.deepEqual(plan.release, []);
@@ -144,6 +164,8 @@ describe('reconcile plan', () => {
       table,
       now: 1_000_000,
       startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
     });
     assert.deepEqual(plan.release, []);
     assert.deepEqual(plan.forget, []);
@@ -166,8 +188,32 @@ describe('reconcile plan', () => {
       table: new LockTable(),
       now: 0,
       startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
     });
     assert.match(plan.problems.join(), /vg0\/lv1: domain vm-b needs it shared/);
     assert.deepEqual(plan.release, []);
+  });
+  test('a held LV the daemon did not take is reported as not ours and left alone, unless release_foreign', () => {
+    const input = { running: [], held: new Map([['vg0/admin', 'ex' as const], ['vg0/lv9', 'ex' as const]]), table: new LockTable(), now: 0, startGraceMs: 100, owned: new Set(['vg0/lv9']) };
+    const plan = planReconcile({ ...input, releaseForeign: false });
+    assert.deepEqual(plan.release, ['vg0/lv9']);
+    assert.deepEqual(plan.notOurs, ['vg0/admin']);
+    const forced = planReconcile({ ...input, releaseForeign: true });
+    assert.deepEqual(forced.release, ['vg0/admin', 'vg0/lv9']);
+    assert.deepEqual(forced.foreignReleased, ['vg0/admin']);
+  });
+  test('a running domain whose disks resolved only in part keeps every held LV: nothing is released', () => {
+    const plan = planReconcile({
+      running: [{ uuid: 'p', name: 'vm-p', own: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), complete: false }],
+      held: new Map([['vg0/lv1', 'ex'], ['vg0/lv2', 'ex']]),
+      table: new LockTable(),
+      now: 0,
+      startGraceMs: 100,
+      owned: ALL_OURS,
+      releaseForeign: false,
+    });
+    assert.deepEqual(plan.release, []);
+    assert.match(plan.problems.join(), /not releasing vg0\/lv2: running domain vm-p could not be read completely/);
   });
 });

@@ -1,0 +1,161 @@
+import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
+import type { DomainEntry } from '../locks/table.js';
+import { describeFailure, type LvFailure } from '../lvm/errors.js';
+import type { PeerAnswer, PeerMessage, PeerMessageKind } from '../peers/messages.js';
+import type { EngineContext, MigrationJob } from './context.js';
+import type { Lifecycle } from './lifecycle.js';
+import { currentModes } from './policy.js';
+import type { Transitions } from './transitions.js';
+
+/**
+ * The migration handoff between daemons. Destination: ask the host holding the LVs ex to demote.
+ * Source: demote only for a live outgoing migration libvirt is carrying out, take ex back when
+ * the migration is gone. Answers to peers name only what the caller sent.
+ */
+export class Handoff {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly transitions: Transitions,
+    private readonly lifecycle: Lifecycle,
+  ) {}
+
+  /**
+   * Destination: the source holds the LVs ex. Ask the peer that holds them (lvm names its
+   * host_id on lvm >= 2.03.33) or every peer to demote, then take sh, retrying while sanlock
+   * settles, within migration.demote_timeout.
+   */
+  async demoteAtPeers(
+    entry: DomainEntry,
+    failures: LvFailure[],
+    modes: Map<string, LockMode>,
+    hookDeadline: number,
+  ): Promise<{ failures: LvFailure[]; peersSaid: string }> {
+    const { clock, logger, deps } = this.ctx;
+    const link = deps.peers;
+    const hosts = link?.hosts() ?? [];
+    if (!link || hosts.length === 0) {
+      return { failures, peersSaid: ' (no peers are configured to hand the lock over; run "virt-lvmlockctl migrate-out DOMAIN" on the source first)' };
+    }
+    const hostIds = new Set(failures.map((f) => f.hostId).filter((id): id is number => id !== undefined));
+    const named = hosts.filter((h) => h.hostId !== undefined && hostIds.has(h.hostId));
+    const asked = named.length > 0 ? named : hosts;
+    const lvs = [...modes.keys()].sort();
+    const replies = await Promise.all(asked.map((peer) => link.send(peer, 'demote', { domain: entry.uuid, lvs })));
+    const said = replies.map((r) => `${r.peer}: ${r.ok ? (r.answer?.detail ?? 'demoted') : r.error}`).join('; ');
+    const demoted = replies.find((r) => r.ok && r.answer?.result === 'demoted');
+    if (!demoted) return { failures, peersSaid: ` (peers said: ${said})` };
+    entry.peer = demoted.peer;
+    logger.notice(`domain ${entry.name}: ${demoted.peer} demoted its locks for the incoming migration`);
+
+    const deadline = Math.min(hookDeadline, clock.now() + deps.migration().demoteTimeoutMs);
+    let remaining = failures;
+    // The peer answered after its lvchange finished, so the first retry goes at once.
+    let delay = 0;
+    while (remaining.length > 0 && clock.now() + delay < deadline) {
+      if (delay > 0) await clock.sleep(delay);
+      delay = Math.min(Math.max(delay * 2, 200), 2000);
+      // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
+      const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [lvKey(f.lv!), 'sh']));
+      remaining = await this.transitions.apply(entry, retry, `hook migrate (after ${demoted.peer} demoted)`);
+    }
+    return { failures: remaining, peersSaid: remaining.length ? ` (peers said: ${said}; sh still refused after ${deps.migration().demoteTimeoutMs} ms)` : '' };
+  }
+
+  /** The job libvirt runs on a domain; asked outside the domain's queue, never while it answers a hook. */
+  async migrationJob(uuid: string): Promise<MigrationJob | 'unknown'> {
+    const { libvirt } = this.ctx.deps;
+    try {
+      if (libvirt.migrationJob) return await libvirt.migrationJob(uuid);
+      return (await libvirt.jobActive(uuid)) ? 'other' : 'none';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /** Source side of the peer messages. */
+  async onPeerMessage(kind: PeerMessageKind, msg: PeerMessage, peer: string): Promise<PeerAnswer> {
+    // Only a live outgoing migration may demote: libvirt is asked first, outside the queue.
+    const job = kind === 'demote' ? await this.migrationJob(msg.domain) : undefined;
+    return this.ctx.queue.run(msg.domain, async () => {
+      const entry = this.ctx.table.domains.get(msg.domain);
+      const requested = msg.lvs.join(', ');
+      if (!entry || msg.lvs.some((lv) => !entry.wanted.has(lv))) {
+        return { result: 'not-held', detail: `domain ${msg.domain} does not hold ${requested} on this host` };
+      }
+      switch (kind) {
+        case 'demote':
+          if (entry.phase === 'migrating-out' && entry.manualDemote) return { result: 'demoted', detail: `domain ${msg.domain}: ${requested} already sh (migrate-out)` };
+          if (job !== 'out' && !(job === 'other' && !this.ctx.deps.libvirt.migrationJob)) {
+            const why = job === 'unknown' ? 'libvirt cannot tell whether it is migrating' : 'no outgoing migration of it runs here';
+            this.ctx.logger.warning(`refused a demote request from ${peer} for domain ${entry.name}: ${why}`);
+            return { result: 'refused', detail: `domain ${msg.domain}: ${why}; nothing changed` };
+          }
+          return this.demote(entry, peer, `demote requested by ${peer}`, false);
+        case 'released':
+          entry.peer ??= peer;
+          if (entry.phase !== 'running') return { result: 'noted', detail: `domain ${msg.domain}: noted` };
+          this.lifecycle.cancelTimer(entry.uuid, 'retry');
+          await this.lifecycle.promote(entry, `${peer} released`);
+          return { result: 'promoted', detail: `domain ${msg.domain}: ${entry.lastError ? 'not yet' : 'own modes taken'}` };
+        case 'migration-failed':
+          if (entry.phase !== 'migrating-out' || entry.switchedOver) return { result: 'noted', detail: `domain ${msg.domain}: noted` };
+          await this.lifecycle.toRunning(entry, `migration to ${peer} failed`);
+          return { result: 'promoted', detail: `domain ${msg.domain}: ${entry.lastError ? 'not yet' : 'exclusive again'}` };
+      }
+    });
+  }
+
+  async demote(entry: DomainEntry, peer: string | undefined, cause: string, manual: boolean): Promise<PeerAnswer> {
+    if (entry.phase !== 'running' && entry.phase !== 'migrating-out') {
+      return { result: 'refused', detail: `domain ${entry.uuid} is not running on this host; nothing changed` };
+    }
+    const before = entry.phase;
+    entry.peer = peer;
+    entry.switchedOver = false;
+    entry.manualDemote = manual;
+    this.lifecycle.setPhase(entry, 'migrating-out');
+    entry.wanted = currentModes(entry.own, entry.phase);
+    const targets = new Map<string, TargetMode>([...entry.wanted].filter(([lv, m]) => this.ctx.table.held.get(lv)?.mode !== m));
+    const failures = targets.size ? await this.transitions.apply(entry, targets, cause) : [];
+    if (failures.length > 0) {
+      this.lifecycle.setPhase(entry, before === 'migrating-out' ? 'running' : before);
+      entry.manualDemote = undefined;
+      await this.lifecycle.promote(entry, `demotion failed`);
+      return { result: 'refused', detail: `domain ${entry.uuid}: ${failures.map(describeFailure).join('; ')}` };
+    }
+    this.watchDemoted(entry, manual);
+    return { result: 'demoted', detail: `domain ${entry.uuid}: ${[...entry.wanted.keys()].join(', ')} sh on ${peer ? 'the source' : 'this host'}` };
+  }
+
+  /**
+   * A failed migration before the switchover gives the source no event at all, so a demoted
+   * source checks on its own: once no migration job runs, it takes its exclusive locks back.
+   */
+  watchDemoted(entry: DomainEntry, manual: boolean): void {
+    const { clock, queue, table, logger, deps } = this.ctx;
+    const grace = deps.migration().promoteGraceMs;
+    const delay = manual ? Math.max(grace * 12, 120_000) : grace;
+    const current = () => table.domains.get(entry.uuid) === entry && entry.phase === 'migrating-out' && !entry.switchedOver;
+    this.lifecycle.setTimer(entry.uuid, 'watch', delay, () => {
+      void (async () => {
+        if (!current()) return;
+        // Asked outside the domain's queue: a libvirt call must never hold it. When libvirt
+        // cannot tell (a driver without job stats), wait out the longest a destination may still
+        // be taking its shared lock; promoting is safe after that, since lvmlockd refuses ex while
+        // another host holds sh.
+        const m = deps.migration();
+        const job = await this.migrationJob(entry.uuid);
+        const busy = job === 'unknown' ? clock.now() - entry.since < m.demoteTimeoutMs + m.promoteGraceMs : job !== 'none';
+        await queue.run(entry.uuid, async () => {
+          if (!current()) return;
+          if (busy) {
+            this.watchDemoted(entry, false);
+            return;
+          }
+          logger.warning(`domain ${entry.name}: demoted for a migration that is no longer running; taking its own locks back`);
+          await this.lifecycle.toRunning(entry, 'no migration job after demotion');
+        });
+      })().catch((err: unknown) => logger.error(`checking the demoted domain ${entry.name} failed: ${(err as Error).message}`));
+    });
+  }
+}

@@ -1,0 +1,193 @@
+import { HOOK_OPS } from '../config/types.js';
+import { DomainXmlError, type DomainDisks } from '../domain/disks.js';
+import { parseDomainXmlAsync } from '../domain/parse-async.js';
+import type { ResolvedDisks } from '../domain/resolver.js';
+import { DomainState } from '../libvirt/enums.js';
+import type { LockMode, TargetMode } from '../locks/lv.js';
+import type { DomainEntry, Phase } from '../locks/table.js';
+import { describeFailure } from '../lvm/errors.js';
+import { type EngineContext, HookRefusal } from './context.js';
+import type { Handoff } from './handoff.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { PeerNotices } from './notices.js';
+import { type HookOp, decideHook, localConflicts, modesFor } from './policy.js';
+import type { Reconciler } from './reconcile.js';
+import type { Transitions } from './transitions.js';
+
+export interface HookRequest {
+  name: string;
+  op: string;
+  subop: string;
+  extra: string;
+  xml: string;
+}
+
+/** The share of the hook's wait the daemon may use; the rest covers the hook's own process and bus. */
+const HOOK_DEADLINE_SHARE = 0.9;
+
+/**
+ * Answers libvirt's qemu hook. libvirt holds the domain while a gating hook waits, so nothing here
+ * calls libvirt about that domain before answering: everything comes from the hook's XML and the
+ * table. Only `release end`, which nobody waits for, asks libvirt.
+ */
+export class HookGateway {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly transitions: Transitions,
+    private readonly lifecycle: Lifecycle,
+    private readonly handoff: Handoff,
+    private readonly notices: PeerNotices,
+    private readonly reconciler: Reconciler,
+  ) {}
+
+  /** Answers a hook call; throws HookRefusal with a one-line reason to fail it. */
+  async hook(req: HookRequest): Promise<string> {
+    if (!(HOOK_OPS as readonly string[]).includes(req.op)) return `unknown hook op ${req.op}: nothing to do`;
+    const op = req.op as HookOp;
+    const { clock, table, queue, deps } = this.ctx;
+    const deadline = clock.now() + deps.hookTimeoutMs() * HOOK_DEADLINE_SHARE;
+    let disks: DomainDisks;
+    try {
+      disks = await parseDomainXmlAsync(req.xml);
+    } catch (err) {
+      const why = err instanceof DomainXmlError ? err.message : String(err as Error);
+      throw new HookRefusal(`cannot read the domain XML of ${req.name || 'an unnamed domain'} for ${op}: ${why}`);
+    }
+    if (op === 'release' && req.subop === 'end') return this.releaseForHook(disks);
+    const actions = deps.actions();
+    // A cheap first look, so ops with nothing to do never wait behind the domain's queue.
+    if (decideHook(op, req.subop, table.domains.get(disks.uuid), actions).kind === 'allow' && op !== 'prepare' && op !== 'migrate') {
+      return `${op} ${req.subop}: nothing to do`;
+    }
+    const resolved = await deps.resolver.resolve(disks.name, disks.disks);
+    return queue.run(disks.uuid, async () => {
+      const entry = table.domains.get(disks.uuid);
+      const decision = decideHook(op, req.subop, entry, actions);
+      if (decision.kind === 'allow') return decision.note;
+      if (decision.kind === 'refuse') throw new HookRefusal(`${op} of domain ${disks.name} refused: ${decision.reason}`);
+      if (decision.kind === 'confirm-incoming') return this.confirmIncoming(entry!);
+      if (resolved.errors.length > 0) {
+        throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
+      }
+      if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
+      if (clock.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
+      return this.take(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
+    });
+  }
+
+  /** libvirt went on from `migrate` to `prepare`: the incoming migration is real. */
+  private confirmIncoming(entry: DomainEntry): string {
+    this.lifecycle.cancelTimer(entry.uuid, 'incoming');
+    entry.incoming = 'prepared';
+    entry.since = this.ctx.clock.now();
+    return `domain ${entry.name}: prepare of the incoming migration keeps the shared locks`;
+  }
+
+  /**
+   * An incoming that libvirt does not carry on with within the window (an offline migration, or
+   * one that failed before QEMU: no event and no `release end` follow) gives its sh back, and the
+   * source, told so, takes its ex back.
+   */
+  private watchIncoming(entry: DomainEntry): void {
+    const { queue, table, logger, incomingPrepareWindowMs } = this.ctx;
+    this.lifecycle.setTimer(entry.uuid, 'incoming', incomingPrepareWindowMs, () => {
+      void queue
+        .run(entry.uuid, async () => {
+          if (table.domains.get(entry.uuid) !== entry || entry.phase !== 'incoming' || entry.incoming !== 'announced') return;
+          logger.warning(
+            `domain ${entry.name}: no prepare followed its incoming migration within ${incomingPrepareWindowMs} ms (an offline migration, or one libvirt abandoned); giving back its shared locks`,
+          );
+          await this.lifecycle.releaseDomain(entry, 'incoming migration abandoned');
+        })
+        .catch((err: unknown) => logger.error(`ending the abandoned incoming migration of ${entry.name} failed: ${(err as Error).message}`));
+    });
+  }
+
+  private async take(
+    disks: DomainDisks,
+    op: HookOp,
+    resolved: ResolvedDisks,
+    modes: Map<string, LockMode>,
+    phase: Phase,
+    deadline: number,
+  ): Promise<string> {
+    const { table, clock, logger } = this.ctx;
+    const conflicts = localConflicts(table, disks.uuid, modes);
+    if (conflicts.length > 0) {
+      throw new HookRefusal(`${op} of domain ${disks.name} refused: ${conflicts.map((c) => `${c.lv}: ${c.reason}`).join('; ')}`);
+    }
+    const previous = table.domains.get(disks.uuid);
+    const heldBefore = new Set([...modes.keys()].filter((lv) => table.held.has(lv)));
+    // Registered before any lvchange runs, so a concurrent reconcile never sees these LVs as orphans.
+    const entry: DomainEntry = {
+      uuid: disks.uuid,
+      name: disks.name,
+      phase,
+      since: clock.now(),
+      wanted: new Map(modes),
+      own: new Map(resolved.wanted),
+      aliases: resolved.aliases,
+      incoming: phase === 'incoming' ? 'announced' : undefined,
+    };
+    if (previous) this.lifecycle.cancelAll(disks.uuid);
+    table.domains.set(disks.uuid, entry);
+
+    let failures = await this.transitions.apply(entry, modes, `hook ${op}`);
+    let peersSaid = '';
+    if (op === 'migrate' && failures.some((f) => f.cls === 'locked-by-other-host')) {
+      const handoff = await this.handoff.demoteAtPeers(entry, failures, modes, deadline);
+      failures = handoff.failures;
+      peersSaid = handoff.peersSaid;
+    }
+    const late = clock.now() > deadline;
+    if (failures.length === 0 && !late) {
+      if (phase === 'incoming') this.watchIncoming(entry);
+      return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
+    }
+
+    // Fail closed without leaking: give back what this call took and nobody else here holds.
+    if (previous) table.domains.set(disks.uuid, previous);
+    else table.domains.delete(disks.uuid);
+    const rollback = new Map<string, TargetMode>([...modes.keys()].filter((lv) => !heldBefore.has(lv)).map((lv) => [lv, 'off']));
+    if (rollback.size > 0) {
+      const rollbackFailures = await this.transitions.apply(entry, rollback, `rollback of failed ${op}`, (lv) =>
+        table.usersOf(lv).length === 0 ? 'off' : undefined,
+      );
+      for (const f of rollbackFailures) logger.error(`rollback after failed ${op} of ${disks.name}: ${describeFailure(f)}`);
+    }
+    if (op === 'migrate' && entry.peer) this.notices.send(entry, 'migration-failed', [...modes.keys()]);
+    if (failures.length === 0) {
+      throw new HookRefusal(`${op} of domain ${disks.name}: the locks were granted only after the hook's time ran out, so they were given back`);
+    }
+    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${failures.map((f) => describeFailure(f)).join('; ')}${peersSaid}`);
+  }
+
+  /**
+   * libvirt runs `release end` when a domain's QEMU is gone, also after a start or an incoming
+   * migration failed before any event: the only signal that those locks are free to go. Nobody
+   * waits for this hook, so libvirt can be asked first whether the domain really is gone here.
+   */
+  private async releaseForHook(disks: DomainDisks): Promise<string> {
+    const { table, queue, logger, deps } = this.ctx;
+    if (!table.domains.has(disks.uuid)) return `domain ${disks.name} holds nothing here`;
+    let stillRuns: boolean | undefined;
+    try {
+      const { state } = await deps.libvirt.domainState(disks.uuid);
+      stillRuns = state !== DomainState.Shutoff;
+    } catch (err) {
+      stillRuns = /not found|no domain/i.test((err as Error).message) ? false : undefined;
+    }
+    if (stillRuns !== false) {
+      const why = stillRuns ? 'libvirt still runs it here' : 'libvirt cannot say whether it still runs here';
+      logger.notice(`release end for domain ${disks.name}, but ${why}: keeping its locks; reconcile decides`);
+      this.reconciler.soon(`release end of ${disks.name} while ${why}`);
+      return `domain ${disks.name}: kept (${why})`;
+    }
+    return queue.run(disks.uuid, async () => {
+      const entry = table.domains.get(disks.uuid);
+      if (!entry) return `domain ${disks.name} holds nothing here`;
+      await this.lifecycle.releaseDomain(entry, 'hook release end');
+      return `domain ${disks.name}: released`;
+    });
+  }
+}

@@ -1,0 +1,295 @@
+import { type DomainDisks } from '../domain/disks.js';
+import { parseDomainXmlAsync } from '../domain/parse-async.js';
+import { DomainState, PausedReason, RunningReason } from '../libvirt/enums.js';
+import { lvKey, type TargetMode } from '../locks/lv.js';
+import type { DomainEntry, Phase } from '../locks/table.js';
+import { describeFailure } from '../lvm/errors.js';
+import type { EngineContext } from './context.js';
+import type { Handoff } from './handoff.js';
+import type { Lifecycle } from './lifecycle.js';
+import { currentModes, isMigrating, planReconcile, type RunningDomain, takeTargets } from './policy.js';
+import type { Transitions } from './transitions.js';
+
+export interface ReconcileReport {
+  cause: string;
+  at: number;
+  ms: number;
+  domains: number;
+  took: string[];
+  released: string[];
+  problems: string[];
+  /** Held LVs that no domain uses and this daemon did not take: an admin's; left alone. */
+  notOurs: string[];
+  /** Where the time went: reading domains from libvirt, reading locks from LVM, fixing. */
+  phasesMs?: { domains: number; lvm: number; fix: number };
+}
+
+/** What libvirt says of a listed domain's migration, read outside its queue. */
+type MigrationView = { state: 'migrating' | 'settled' | 'unknown'; direction?: 'incoming' | 'outgoing' };
+
+/**
+ * Compares what runs (libvirt) with what lvmlockd holds, and fixes what it can: adopts running
+ * domains, takes missing locks, releases what the daemon took for domains that are gone, and
+ * brings a running guest whose migration is over back to its own modes.
+ */
+export class Reconciler {
+  private running: Promise<ReconcileReport> | undefined;
+  private next: Promise<ReconcileReport> | undefined;
+  private readonly stoppedAt = new Map<string, number>();
+  last: ReconcileReport | undefined;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly transitions: Transitions,
+    private readonly lifecycle: Lifecycle,
+    private readonly handoff: Handoff,
+  ) {}
+
+  /** A Stopped event: a reconcile that read the domain before it stopped must not adopt it. */
+  noteStopped(uuid: string): void {
+    this.stoppedAt.set(uuid, this.ctx.clock.now());
+  }
+
+  /**
+   * Requests share runs, but never one that started before them: a request during a run gets
+   * the next run, which every request made meanwhile shares.
+   */
+  reconcile(cause: string): Promise<ReconcileReport> {
+    if (!this.running) {
+      this.running = this.run(cause).finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.reconcile(cause);
+      });
+    return this.next;
+  }
+
+  /** A reconcile nobody waits for: its failure is logged, never thrown. */
+  soon(cause: string): void {
+    this.reconcile(cause).catch((err: unknown) => this.ctx.logger.error(`reconcile (${cause}) failed: ${(err as Error).message}`));
+  }
+
+  private async run(cause: string): Promise<ReconcileReport> {
+    const { clock, table, logger, queue, deps } = this.ctx;
+    const { libvirt, lvm, resolver } = deps;
+    const started = clock.now();
+    const report: ReconcileReport = { cause, at: started, ms: 0, domains: 0, took: [], released: [], problems: [], notOurs: [] };
+
+    await this.ctx.ownership.ready();
+    await resolver.refreshVgs();
+    try {
+      resolver.setPools(await libvirt.storagePools());
+    } catch (err) {
+      report.problems.push(`cannot list storage pools: ${(err as Error).message}`);
+    }
+    const uuids = await libvirt.listActiveDomains();
+    const views = new Map<string, MigrationView>();
+    // Domains are read a few at a time: libvirt-dbus answers calls concurrently, and one at a
+    // time would make a large host's reconcile wait on every round trip in turn.
+    const running = await mapConcurrent(uuids, 8, async (uuid): Promise<RunningDomain> => {
+      const known = table.domains.get(uuid);
+      let disks: DomainDisks;
+      try {
+        disks = await parseDomainXmlAsync(await libvirt.domainXml(uuid));
+      } catch (err) {
+        // Listed but unreadable (a slow call, or gone meanwhile): keep what the table knows.
+        if (!/not found|no domain/i.test((err as Error).message)) report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
+        return { uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false };
+      }
+      const resolved = await resolver.resolve(disks.name, disks.disks);
+      for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
+      // A domain the table does not know (daemon restarted), or one the table has in a migration
+      // (its end event may have been lost): ask libvirt where the migration stands.
+      if (resolved.wanted.size > 0 && (!known || isMigrating(known.phase))) views.set(uuid, await this.migrationView(uuid));
+      const view = views.get(uuid);
+      return {
+        uuid,
+        name: disks.name,
+        own: resolved.wanted,
+        aliases: resolved.aliases,
+        complete: resolved.errors.length === 0,
+        migration: view?.state === 'migrating' ? view.direction : undefined,
+      };
+    });
+    report.domains = running.length;
+    const domainsDone = clock.now();
+
+    const held = await lvm.heldLocks(resolver.managedVgs());
+    const lvmDone = clock.now();
+    // lvmlockd is the truth: the cache takes what it says, keeping the age of unchanged locks.
+    for (const lv of [...table.held.keys()]) if (!held.has(lv)) table.held.delete(lv);
+    for (const [lv, mode] of held) table.setHeld(lv, mode, clock.now());
+
+    const plan = planReconcile({
+      running,
+      held,
+      table,
+      now: clock.now(),
+      startGraceMs: this.ctx.startGraceMs,
+      owned: table.owned,
+      releaseForeign: deps.releaseForeign?.() ?? false,
+    });
+    report.problems.push(...plan.problems);
+    report.notOurs.push(...plan.notOurs);
+
+    const guard = (what: string) => (err: unknown) => {
+      report.problems.push(`${what}: ${(err as Error).message}`);
+    };
+    await Promise.all(
+      running.map((domain) =>
+        queue
+          .run(domain.uuid, async () => {
+            const stopped = this.stoppedAt.get(domain.uuid);
+            if (stopped !== undefined && stopped >= started) return; // stopped while we were reading
+            const entry = await this.upsertRunning(domain, views.get(domain.uuid));
+            if (!entry) return;
+            // Decided now, from the current phase, not from the plan made before the queue.
+            const { take } = takeTargets(table, domain.uuid);
+            if (take.size === 0) return;
+            const failures = await this.transitions.apply(entry, take, `reconcile (${cause})`);
+            for (const lv of take.keys()) if (!failures.some((f) => f.lv && lvKey(f.lv) === lv)) report.took.push(lv);
+            for (const f of failures) report.problems.push(`domain ${domain.name}: ${describeFailure(f)}`);
+            entry.lastError = failures.length ? failures.map(describeFailure).join('; ') : undefined;
+          })
+          .catch(guard(`domain ${domain.name}`)),
+      ),
+    );
+    await Promise.all(
+      plan.forget.map((uuid) =>
+        queue
+          .run(uuid, async () => {
+            const entry = table.domains.get(uuid);
+            if (!entry || entry.since >= started) return;
+            if (entry.phase !== 'releasing') logger.warning(`domain ${entry.name} (${uuid}) is no longer running; releasing its locks`);
+            await this.lifecycle.releaseDomain(entry, `reconcile (${cause}): domain gone`);
+            if (entry.phase === 'releasing' && entry.lastError) report.problems.push(`domain ${entry.name}: ${entry.lastError}`);
+          })
+          .catch(guard(`domain ${uuid}`)),
+      ),
+    );
+    for (const lv of plan.release) {
+      try {
+        const released = await this.releaseOrphan(lv, cause, plan.foreignReleased.includes(lv));
+        if (released === true) report.released.push(lv);
+        else if (typeof released === 'string') report.problems.push(released);
+      } catch (err) {
+        guard(lv)(err);
+      }
+    }
+    for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
+
+    report.ms = clock.now() - started;
+    report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: clock.now() - lvmDone };
+    this.last = report;
+    const summary = `reconcile (${cause}): ${report.domains} running domains, took ${report.took.length}, released ${report.released.length}, ${report.problems.length} problems in ${report.ms} ms`;
+    if (report.notOurs.length) logger.notice(`reconcile (${cause}): held, not ours (left alone): ${report.notOurs.join(', ')}`);
+    if (report.problems.length) logger.warning(`${summary}: ${report.problems.join('; ')}`);
+    else logger.info(summary);
+    return report;
+  }
+
+  /**
+   * Where a listed domain's migration stands. Paused for a migration, running post-copy, or with a
+   * migration job: still migrating. Running with no job: settled, whatever the table thought.
+   */
+  private async migrationView(uuid: string): Promise<MigrationView> {
+    const { libvirt } = this.ctx.deps;
+    try {
+      const { state, reason } = await libvirt.domainState(uuid);
+      const job = await this.handoff.migrationJob(uuid);
+      const postcopy =
+        (state === DomainState.Running && (reason === RunningReason.Postcopy || reason === RunningReason.PostcopyFailed)) ||
+        (state === DomainState.Paused && (reason === PausedReason.Postcopy || reason === PausedReason.PostcopyFailed));
+      if (state === DomainState.Paused && reason === PausedReason.Migration) return { state: 'migrating', direction: job === 'out' ? 'outgoing' : 'incoming' };
+      if (postcopy) return { state: 'migrating', direction: job === 'out' || state === DomainState.Paused ? 'outgoing' : 'incoming' };
+      if (job === 'out' || job === 'in') return { state: 'migrating', direction: job === 'out' ? 'outgoing' : 'incoming' };
+      if (job === 'unknown') return { state: 'unknown' };
+      if (job === 'other' && !libvirt.migrationJob) return { state: 'migrating', direction: 'outgoing' };
+      return { state: 'settled' };
+    } catch {
+      // A domain gone meanwhile: nothing to infer.
+      return { state: 'unknown' };
+    }
+  }
+
+  private async upsertRunning(domain: RunningDomain, view: MigrationView | undefined): Promise<DomainEntry | undefined> {
+    const { table, clock, logger, ownership } = this.ctx;
+    const existing = table.domains.get(domain.uuid);
+    if (existing) {
+      if (existing.phase === 'starting' || existing.phase === 'releasing') this.lifecycle.setPhase(existing, 'running');
+      if (domain.complete) {
+        existing.own = new Map(domain.own);
+        existing.aliases = domain.aliases;
+      } else {
+        // What did resolve is adopted; what could not be read keeps what the table knew.
+        for (const [lv, mode] of domain.own) existing.own.set(lv, mode);
+        for (const [alias, lvs] of domain.aliases) existing.aliases.set(alias, lvs);
+      }
+      existing.name = domain.name;
+      if (isMigrating(existing.phase) && view?.state === 'settled' && !(existing.manualDemote && !existing.switchedOver)) {
+        // The end of the migration was missed (a lost event): the guest runs here, on its own.
+        logger.warning(`domain ${existing.name} runs here with no migration job but was ${existing.phase}; taking its own lock modes`);
+        await this.lifecycle.toRunning(existing, 'reconcile: migration over');
+        return existing;
+      }
+      existing.wanted = currentModes(existing.own, existing.phase);
+      await ownership.claim([...existing.wanted.keys()].filter((lv) => table.held.has(lv)));
+      return existing;
+    }
+    if (domain.own.size === 0) return undefined;
+    // Restarted mid-migration: an incoming guest keeps sh; an outgoing one that already holds
+    // sh keeps it until the migration ends (its Stopped or Resumed event settles it).
+    const holdsShared = [...domain.own.keys()].some((lv) => table.held.get(lv)?.mode === 'sh' && domain.own.get(lv) === 'ex');
+    const phase: Phase = domain.migration === 'incoming' ? 'incoming' : domain.migration === 'outgoing' && holdsShared ? 'migrating-out' : 'running';
+    if (phase !== 'running') logger.notice(`domain ${domain.name} is in a migration (${domain.migration}); keeping its LVs shared`);
+    if (!domain.complete) logger.warning(`domain ${domain.name}: adopting the LVs that resolved (${[...domain.own.keys()].join(', ')}); the rest could not be read`);
+    const entry: DomainEntry = {
+      uuid: domain.uuid,
+      name: domain.name,
+      phase,
+      since: clock.now(),
+      wanted: currentModes(domain.own, phase),
+      own: new Map(domain.own),
+      aliases: domain.aliases,
+      incoming: phase === 'incoming' ? 'prepared' : undefined,
+    };
+    table.domains.set(domain.uuid, entry);
+    await ownership.claim([...entry.wanted.keys()].filter((lv) => table.held.has(lv)));
+    if (phase === 'migrating-out') this.handoff.watchDemoted(entry, false);
+    return entry;
+  }
+
+  /** Releases a held LV no local domain uses; rechecked under the LV's mutex, right before lvchange. */
+  private async releaseOrphan(lv: string, cause: string, foreign: boolean): Promise<boolean | string> {
+    const { table } = this.ctx;
+    let unused = false;
+    const why = foreign ? 'not taken by this daemon, released because volumes.release_foreign is on' : 'no local domain uses it';
+    const failures = await this.transitions.apply({ uuid: '-', name: '-' }, new Map<string, TargetMode>([[lv, 'off']]), `reconcile (${cause}): ${why}`, (key) => {
+      unused = table.usersOf(key).length === 0 && (foreign || table.owned.has(key));
+      return unused ? 'off' : undefined;
+    });
+    if (!unused) return false;
+    if (failures.length === 0) return true;
+    return `${lv} is held but unused and cannot be released: ${failures.map(describeFailure).join('; ')}`;
+  }
+}
+
+/** Maps with at most `limit` calls in flight, keeping the input order. */
+async function mapConcurrent<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
