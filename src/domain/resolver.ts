@@ -45,7 +45,7 @@ const SHARED_LOCK_TYPES = new Set(['sanlock', 'dlm']);
 export class DiskResolver {
   private vgs = new Map<string, VgInfo>();
   private pools = new Map<string, string | null>();
-  private readonly loggedUnmanaged = new Set<string>();
+  private readonly loggedUnmanaged = new Set<string>(); // domain:source notes already logged
   private readonly fs: HostFs;
   private readonly pathTimeoutMs: number;
 
@@ -108,11 +108,7 @@ export class DiskResolver {
       }
       const key = lvKey(ref);
       if (!this.isManagedVg(ref.vg)) {
-        const note = `${domainName}:${key}`;
-        if (!this.loggedUnmanaged.has(note)) {
-          this.loggedUnmanaged.add(note);
-          this.logger.debug(`domain ${domainName}: ${key} is not in a managed shared VG; not locked`);
-        }
+        this.debugOnce(`${domainName}:${key}`, () => `domain ${domainName}: ${key} is not in a managed shared VG; not locked`);
         continue;
       }
       const prev = result.wanted.get(key);
@@ -146,10 +142,18 @@ export class DiskResolver {
       case 'ask-lvm':
         return this.lvm.resolvePath(verdict.path);
       case 'not-lv':
-        this.logger.debug(() => `domain ${domainName}: ${disk.role} ${source.path} is not an LV: ${verdict.why}`);
+        this.debugOnce(`${domainName}:${source.path}`, () => `domain ${domainName}: ${disk.role} ${source.path} is not an LV: ${verdict.why}`);
         return undefined;
       case 'unknown':
         throw new UnclassifiedSource(verdict.why);
+    }
+  }
+
+  /** Sources that need no lock are seen at every resync: say so once per domain and source. */
+  private debugOnce(note: string, message: () => string): void {
+    if (!this.loggedUnmanaged.has(note)) {
+      this.loggedUnmanaged.add(note);
+      this.logger.debug(message);
     }
   }
 
