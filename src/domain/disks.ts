@@ -1,31 +1,40 @@
 /**
- * Domain XML (live, inactive, or the qemu hook's stdin) to the disk sources whose LVs must
+ * Domain XML (live, inactive, or the qemu hook's stdin) to the storage sources whose LVs must
  * be locked, with the mode each one needs.
  *
- * Only what QEMU opens from a domain's disks is reported: each disk's own <source>, its
- * backing chain and the target of a running block job (<mirror>). Sources that cannot be
- * LVs (network, nvme, vhostuser, dir disks; ordinary files) are left out, and nothing is
- * ever reported as an empty path. Deciding which paths are LVs of managed VGs happens later.
+ * Everything QEMU opens that can be an LV is reported: each disk's own <source>, its backing
+ * chain, the target of a running block job (<mirror>), the external data file of any of
+ * those (<dataStore>), the UEFI NVRAM store and the host files of persistent-memory devices.
+ * Sources that cannot be LVs (network, nvme, vhostuser, dir; relative paths) are left out,
+ * and nothing is ever reported as an empty path. Absolute file paths are all kept, since a
+ * file path may be a link to an LV; deciding which paths are LVs of managed VGs happens later.
  */
 import type { LockMode } from '../locks/lv.js';
-import { isDevPath } from './lv-path.js';
+import { readMemoryDevices, readNvram } from './nvram-memory.js';
+import { backingChain, filePath, nonEmpty, storageSources, type DiskSource, type StorageSources } from './sources.js';
 import { canonicalUuid } from './uuid.js';
 import { childElements, firstChild, parseXmlDocument, type XmlElement, XmlSyntaxError } from './xml.js';
 
-export type DiskSource =
-  | { kind: 'path'; path: string } // block dev, or file/other source pointing at a path
-  | { kind: 'volume'; pool: string; volume: string }; // <disk type='volume'>
+export type { DiskSource } from './sources.js';
 
 export interface DiskRef {
   source: DiskSource;
-  /** 'sh' for <shareable/>, <readonly/>, cdroms and backing images; otherwise 'ex'. */
+  /**
+   * 'sh' for <shareable/>, <readonly/>, cdroms, backing images and their data files, and
+   * read-only memory devices; otherwise 'ex'.
+   */
   mode: LockMode;
-  role: 'disk' | 'backing' | 'mirror';
+  /**
+   * What QEMU opens it as: a disk's image, a backing image, a block job's target, the
+   * external data file of one of those (datastore), the UEFI variable store, or the host
+   * file of a persistent-memory device (nvdimm, virtio-pmem).
+   */
+  role: 'disk' | 'backing' | 'mirror' | 'datastore' | 'nvram' | 'nvdimm' | 'pmem';
   /** <target dev='vda'> of the owning <disk>. */
   target?: string;
-  /** <alias name='virtio-disk0'> of the owning <disk> (live XML only). */
+  /** <alias name='virtio-disk0'> of the owning <disk> or memory device (live XML only). */
   alias?: string;
-  /** disk/@device: disk, lun, cdrom, floppy. */
+  /** disk/@device (disk, lun, cdrom, floppy); 'nvram'; or the memory device's model. */
   device: string;
 }
 
@@ -49,7 +58,7 @@ export function parseDomainXml(xml: string): DomainDisks {
     const root = readRoot(xml);
     domainName = readName(root);
     const uuid = readUuid(root, domainName);
-    return { name: domainName, uuid, disks: readDisks(root) };
+    return { name: domainName, uuid, disks: [...readDisks(root), ...readNvram(root), ...readMemoryDevices(root)] };
   } catch (error) {
     if (error instanceof DomainXmlError) {
       throw error;
@@ -118,26 +127,31 @@ function refsOfDisk(disk: XmlElement): DiskRef[] {
   const mode: LockMode = readOnly ? 'sh' : 'ex';
   const owner = ownerFields(disk, device);
   const refs: DiskRef[] = [];
-  const add = (source: DiskSource | undefined, role: DiskRef['role'], refMode: LockMode): void => {
-    if (source !== undefined) {
-      refs.push({ source, mode: refMode, role, ...owner });
+  // A layer's external data file holds the layer's guest data, so QEMU opens it as it opens
+  // the layer: written for the top image (and the mirror), read-only for backing images.
+  const add = ({ image, dataStore }: StorageSources, role: DiskRef['role'], refMode: LockMode): void => {
+    if (image !== undefined) {
+      refs.push({ source: image, mode: refMode, role, ...owner });
+    }
+    if (dataStore !== undefined) {
+      refs.push({ source: dataStore, mode: refMode, role: 'datastore', ...owner });
     }
   };
 
   // libvirt's default disk type is 'file'.
   const type = disk.attributes.get('type') ?? 'file';
-  add(sourceOf(type, firstChild(disk, 'source')), 'disk', mode);
+  add(storageSources(type, firstChild(disk, 'source')), 'disk', mode);
   // Backing images are opened read-only and often shared by several domains.
-  for (const source of backingChain(disk)) {
-    add(source, 'backing', 'sh');
+  for (const layer of backingChain(disk)) {
+    add(layer, 'backing', 'sh');
   }
 
   const mirror = firstChild(disk, 'mirror');
   if (mirror !== undefined) {
     // The job writes the mirror as it would write the disk, so it needs the disk's mode.
-    add(mirrorSource(mirror), 'mirror', mode);
-    for (const source of backingChain(mirror)) {
-      add(source, 'backing', 'sh');
+    add(mirrorSources(mirror), 'mirror', mode);
+    for (const layer of backingChain(mirror)) {
+      add(layer, 'backing', 'sh');
     }
   }
   return refs;
@@ -154,65 +168,14 @@ function ownerFields(disk: XmlElement, device: string): Pick<DiskRef, 'target' |
 }
 
 /**
- * The sources of the chain below `element` (a <disk>, <mirror> or <backingStore>), top
- * first. Iterative, since a chain may be hundreds of images long. A <backingStore> without
- * a type (usually the empty <backingStore/>) ends the chain, as in libvirt.
- */
-function backingChain(element: XmlElement): (DiskSource | undefined)[] {
-  const sources: (DiskSource | undefined)[] = [];
-  let current = firstChild(element, 'backingStore');
-  while (current !== undefined) {
-    const type = current.attributes.get('type');
-    if (type === undefined) {
-      break;
-    }
-    sources.push(sourceOf(type, firstChild(current, 'source')));
-    current = firstChild(current, 'backingStore');
-  }
-  return sources;
-}
-
-/**
  * A mirror with a type attribute describes its target in <source>, like a disk; without one
  * it is the old form, a file named by its `file` attribute.
  */
-function mirrorSource(mirror: XmlElement): DiskSource | undefined {
+function mirrorSources(mirror: XmlElement): StorageSources {
   const type = mirror.attributes.get('type');
   if (type !== undefined) {
-    return sourceOf(type, firstChild(mirror, 'source'));
+    return storageSources(type, firstChild(mirror, 'source'));
   }
-  return filePath(mirror.attributes.get('file'));
-}
-
-/** The source of a disk, backing image or mirror of storage type `type`, if it can be an LV. */
-function sourceOf(type: string, source: XmlElement | undefined): DiskSource | undefined {
-  if (source === undefined) {
-    return undefined;
-  }
-  switch (type) {
-    case 'block': {
-      const dev = nonEmpty(source.attributes.get('dev'));
-      return dev === undefined ? undefined : { kind: 'path', path: dev };
-    }
-    case 'file':
-      return filePath(source.attributes.get('file'));
-    case 'volume': {
-      const pool = nonEmpty(source.attributes.get('pool'));
-      const volume = nonEmpty(source.attributes.get('volume'));
-      return pool === undefined || volume === undefined ? undefined : { kind: 'volume', pool, volume };
-    }
-    default:
-      // network, nvme, vhostuser, vhostvdpa, dir: never an LV.
-      return undefined;
-  }
-}
-
-/** A file source counts only when it is a device node path: libvirt lets a file disk name a block device. */
-function filePath(file: string | undefined): DiskSource | undefined {
-  const path = nonEmpty(file);
-  return path !== undefined && isDevPath(path) ? { kind: 'path', path } : undefined;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
+  const image: DiskSource | undefined = filePath(mirror.attributes.get('file'));
+  return image === undefined ? {} : { image };
 }

@@ -1,6 +1,6 @@
-import { readFile, realpath } from 'node:fs/promises';
 import type { DiskRef } from './disks.js';
-import { isLvmName, lvFromPath, needsLvmLookup } from './lv-path.js';
+import { classifyPath, nodeHostFs, type HostFs } from './host-path.js';
+import { isLvmName } from './lv-path.js';
 import type { LockMode, LvRef } from '../locks/lv.js';
 import { lvKey, strongerMode } from '../locks/lv.js';
 import type { Logger } from '../log/logger.js';
@@ -18,6 +18,21 @@ export interface ResolvedDisks {
   aliases: Map<string, string[]>;
   /** Disks that may be managed LVs but could not be resolved: a start must not go ahead unlocked. */
   errors: string[];
+  /** Sources that could not be classified as LV or not (also logged at warning level). */
+  warnings?: string[];
+}
+
+export interface ResolverOptions {
+  /** How long classifying one path on the filesystem may take (default 2 s). */
+  pathTimeoutMs?: number;
+  fs?: HostFs;
+}
+
+const DEFAULT_PATH_TIMEOUT_MS = 2000;
+
+/** A source whose nature the filesystem would not tell: reported, not an error. */
+class UnclassifiedSource extends Error {
+  override name = 'UnclassifiedSource';
 }
 
 const SHARED_LOCK_TYPES = new Set(['sanlock', 'dlm']);
@@ -30,13 +45,19 @@ const SHARED_LOCK_TYPES = new Set(['sanlock', 'dlm']);
 export class DiskResolver {
   private vgs = new Map<string, VgInfo>();
   private pools = new Map<string, string | null>();
-  private readonly loggedUnmanaged = new Set<string>();
+  private readonly loggedUnmanaged = new Set<string>(); // domain:source notes already logged
+  private readonly fs: HostFs;
+  private readonly pathTimeoutMs: number;
 
   constructor(
     private readonly lvm: Pick<Lvm, 'listVgs' | 'resolvePath'>,
     private readonly filter: () => VolumeFilter,
     private readonly logger: Logger,
-  ) {}
+    options: ResolverOptions = {},
+  ) {
+    this.fs = options.fs ?? nodeHostFs;
+    this.pathTimeoutMs = options.pathTimeoutMs ?? DEFAULT_PATH_TIMEOUT_MS;
+  }
 
   async refreshVgs(): Promise<void> {
     const list = await this.lvm.listVgs();
@@ -61,13 +82,19 @@ export class DiskResolver {
   }
 
   async resolve(domainName: string, disks: DiskRef[]): Promise<ResolvedDisks> {
-    const result: ResolvedDisks = { wanted: new Map(), aliases: new Map(), errors: [] };
+    const result: ResolvedDisks = { wanted: new Map(), aliases: new Map(), errors: [], warnings: [] };
     for (const disk of disks) {
       let ref: LvRef | undefined;
       try {
-        ref = await this.lvOf(disk);
+        ref = await this.lvOf(domainName, disk);
       } catch (err) {
-        result.errors.push(`${describeSource(disk)}: ${(err as Error).message}`);
+        const problem = `${describeSource(disk)}: ${(err as Error).message}`;
+        if (err instanceof UnclassifiedSource) {
+          result.warnings!.push(problem);
+          this.logger.warning(`domain ${domainName}: ${problem}; it is not locked`);
+        } else {
+          result.errors.push(problem);
+        }
         continue;
       }
       if (!ref) continue;
@@ -81,11 +108,7 @@ export class DiskResolver {
       }
       const key = lvKey(ref);
       if (!this.isManagedVg(ref.vg)) {
-        const note = `${domainName}:${key}`;
-        if (!this.loggedUnmanaged.has(note)) {
-          this.loggedUnmanaged.add(note);
-          this.logger.debug(`domain ${domainName}: ${key} is not in a managed shared VG; not locked`);
-        }
+        this.debugOnce(`${domainName}:${key}`, () => `domain ${domainName}: ${key} is not in a managed shared VG; not locked`);
         continue;
       }
       const prev = result.wanted.get(key);
@@ -99,7 +122,7 @@ export class DiskResolver {
     return result;
   }
 
-  private async lvOf(disk: DiskRef): Promise<LvRef | undefined> {
+  private async lvOf(domainName: string, disk: DiskRef): Promise<LvRef | undefined> {
     const source = disk.source;
     if (source.kind === 'volume') {
       if (!this.pools.has(source.pool)) {
@@ -112,10 +135,26 @@ export class DiskResolver {
       if (!isLvmName(source.volume)) throw new Error(`volume name "${source.volume}" is not a valid LV name`);
       return { vg, lv: source.volume };
     }
-    const parsed = lvFromPath(source.path);
-    if (parsed) return parsed;
-    if (!needsLvmLookup(source.path)) return undefined;
-    return (await lvFromDeviceMapper(source.path)) ?? this.lvm.resolvePath(source.path);
+    const verdict = await classifyPath(source.path, this.fs, this.pathTimeoutMs);
+    switch (verdict.kind) {
+      case 'lv':
+        return verdict.lv;
+      case 'ask-lvm':
+        return this.lvm.resolvePath(verdict.path);
+      case 'not-lv':
+        this.debugOnce(`${domainName}:${source.path}`, () => `domain ${domainName}: ${disk.role} ${source.path} is not an LV: ${verdict.why}`);
+        return undefined;
+      case 'unknown':
+        throw new UnclassifiedSource(verdict.why);
+    }
+  }
+
+  /** Sources that need no lock are seen at every resync: say so once per domain and source. */
+  private debugOnce(note: string, message: () => string): void {
+    if (!this.loggedUnmanaged.has(note)) {
+      this.loggedUnmanaged.add(note);
+      this.logger.debug(message);
+    }
   }
 
   /** Returns why the listing failed, or undefined when it worked. */
@@ -130,28 +169,8 @@ export class DiskResolver {
   }
 }
 
-/**
- * /dev/dm-N and /dev/disk/by-id links of an active LV: the kernel knows the device-mapper name
- * ("vg-lv", hyphens doubled), which names the LV without running LVM. Anything else, or an LV that
- * is not active here, is left to LVM.
- */
-async function lvFromDeviceMapper(path: string): Promise<LvRef | undefined> {
-  try {
-    const device = await realpath(path);
-    const m = /^\/dev\/(dm-\d+)$/.exec(device);
-    if (!m) return undefined;
-    const [uuid, name] = await Promise.all([
-      readFile(`/sys/block/${m[1]}/dm/uuid`, 'utf8'),
-      readFile(`/sys/block/${m[1]}/dm/name`, 'utf8'),
-    ]);
-    if (!uuid.startsWith('LVM-')) return undefined;
-    return lvFromPath(`/dev/mapper/${name.trim()}`);
-  } catch {
-    return undefined;
-  }
-}
-
 function describeSource(disk: DiskRef): string {
   const s = disk.source;
-  return s.kind === 'volume' ? `volume ${s.pool}/${s.volume}` : s.path;
+  const what = disk.role === 'disk' ? '' : `${disk.role} `;
+  return s.kind === 'volume' ? `${what}volume ${s.pool}/${s.volume}` : `${what}${s.path}`;
 }

@@ -49,7 +49,7 @@ describe('parseDomainXml: live QEMU domain XML', () => {
     assert.equal(live.uuid, '4dea22b3-1d52-d8f3-2516-782e98ab3fa0');
   });
 
-  test('returns every LV-capable source in document order, and nothing else', () => {
+  test('returns every source that may be an LV in document order, and nothing else', () => {
     assert.deepEqual(live.disks, [
       { source: { kind: 'path', path: '/dev/vmvg/web01-root' }, mode: 'ex', role: 'disk', target: 'vda', alias: 'virtio-disk0', device: 'disk' },
       { source: { kind: 'path', path: '/dev/mapper/vmvg-web01--data' }, mode: 'ex', role: 'disk', target: 'vdb', alias: 'virtio-disk1', device: 'disk' },
@@ -61,6 +61,7 @@ describe('parseDomainXml: live QEMU domain XML', () => {
       { source: { kind: 'path', path: '/dev/vmvg/cluster-quorum' }, mode: 'sh', role: 'disk', target: 'vde', alias: 'virtio-disk4', device: 'disk' },
       { source: { kind: 'path', path: '/dev/vmvg/iso-library' }, mode: 'sh', role: 'disk', target: 'vdf', alias: 'virtio-disk5', device: 'disk' },
       { source: { kind: 'path', path: '/dev/mapper/vmvg-web01--lun' }, mode: 'ex', role: 'disk', target: 'sda', alias: 'scsi0-0-0-0', device: 'lun' },
+      { source: { kind: 'path', path: '/var/lib/libvirt/images/web01-scratch.qcow2' }, mode: 'ex', role: 'disk', target: 'vdg', alias: 'virtio-disk6', device: 'disk' },
       { source: { kind: 'volume', pool: 'vmpool', volume: 'web01-logs' }, mode: 'ex', role: 'disk', target: 'vdh', alias: 'virtio-disk7', device: 'disk' },
     ]);
   });
@@ -105,10 +106,10 @@ describe('parseDomainXml: live QEMU domain XML', () => {
     assert.ok(!pathsOf(live.disks).some((path) => path.includes('pr-helper')));
   });
 
-  test('skips the cdrom without source, the qcow2 file disk and the network disk', () => {
+  test('skips the cdrom without source and the network disk, but keeps the file disk for the resolver', () => {
     const targets = new Set(live.disks.map((ref) => ref.target));
     assert.ok(!targets.has('sdb'), 'empty cdrom');
-    assert.ok(!targets.has('vdg'), 'file disk under /var/lib/libvirt/images');
+    assert.ok(targets.has('vdg'), 'file disk under /var/lib/libvirt/images: it may be a link to an LV');
     assert.ok(!targets.has('vdi'), 'rbd network disk');
   });
 
@@ -166,11 +167,11 @@ describe('parseDomainXml: inactive config XML', () => {
 });
 
 describe('parseDomainXml: Test driver and minimal domains', () => {
-  test('the Test driver default domain has only a file disk: no refs', () => {
+  test('the Test driver default domain has only a file disk, kept for the resolver to classify', () => {
     const domain = parseDomainXml(fixture('test-driver-default.xml'));
     assert.equal(domain.name, 'test');
     assert.equal(domain.uuid, '6695eb01-f6a4-8304-79aa-97f2502e193f');
-    assert.deepEqual(domain.disks, []);
+    assert.deepEqual(pathsOf(domain.disks), ['/guest/diskimage1']);
   });
 
   test('a domain without <devices> has no refs', () => {
@@ -192,7 +193,8 @@ describe('parseDomainXml: disk forms', () => {
       domainWith(`<disk device='disk'><source file='/dev/vg/untyped'/><target dev='vda'/></disk>
                   <disk><source file='/srv/images/untyped.img'/><target dev='vdb'/></disk>`),
     );
-    assert.deepEqual(pathsOf(domain.disks), ['/dev/vg/untyped']);
+    assert.deepEqual(pathsOf(domain.disks), ['/dev/vg/untyped', '/srv/images/untyped.img']);
+    assert.deepEqual(domain.disks.map((ref) => ref.role), ['disk', 'disk']);
   });
 
   test('a disk without a device attribute is device "disk"', () => {
@@ -206,11 +208,12 @@ describe('parseDomainXml: disk forms', () => {
     assert.deepEqual(pathsOf(domain.disks), ['//dev//vg/lv']);
   });
 
-  test('a file disk named "/dev" alone or "/devices/..." is not under /dev', () => {
+  test('any absolute file path is kept ("/dev" alone, "/devices/..."), a relative one is not', () => {
     const domain = parseDomainXml(
-      domainWith(`<disk type='file'><source file='/dev'/></disk><disk type='file'><source file='/devices/x.img'/></disk>`),
+      domainWith(`<disk type='file'><source file='/dev'/></disk><disk type='file'><source file='/devices/x.img'/></disk>
+                  <disk type='file'><source file='images/relative.img'/></disk>`),
     );
-    assert.deepEqual(domain.disks, []);
+    assert.deepEqual(pathsOf(domain.disks), ['/dev', '/devices/x.img']);
   });
 
   test('skips block disks with no source, no dev or an empty dev, and volumes missing pool or volume', () => {
@@ -331,7 +334,7 @@ describe('parseDomainXml: backing chains', () => {
     assert.deepEqual(pathsOf(domain.disks), ['/dev/vg/top']);
   });
 
-  test('file images under /dev in the chain count; ordinary files and network images do not, but the chain continues', () => {
+  test('file images in the chain count wherever they are; network images do not, but the chain continues', () => {
     const domain = parseDomainXml(
       domainWith(`<disk type='file'><source file='/var/lib/libvirt/images/overlay.qcow2'/>
         <backingStore type='file'><format type='qcow2'/><source file='/var/lib/libvirt/images/mid.qcow2'/>
@@ -346,6 +349,8 @@ describe('parseDomainXml: backing chains', () => {
     assert.deepEqual(
       domain.disks.map((ref) => [pathsOf([ref])[0], ref.role, ref.mode]),
       [
+        ['/var/lib/libvirt/images/overlay.qcow2', 'disk', 'ex'],
+        ['/var/lib/libvirt/images/mid.qcow2', 'backing', 'sh'],
         ['/dev/vg/base-as-file', 'backing', 'sh'],
         ['/dev/vg/base-block', 'backing', 'sh'],
       ],
@@ -397,7 +402,7 @@ describe('parseDomainXml: backing chains', () => {
 });
 
 describe('parseDomainXml: mirrors', () => {
-  test('the old form <mirror file=...> names a file; under /dev it is a path', () => {
+  test('the old form <mirror file=...> names a file, reported as a path wherever it is', () => {
     const domain = parseDomainXml(
       domainWith(`<disk type='block'><source dev='/dev/vg/src'/><mirror file='/dev/vg/copy' format='raw' job='copy'/><target dev='vda'/></disk>
                   <disk type='file'><source file='/dev/vg/src2'/><mirror file='/var/lib/libvirt/images/copy.img' format='raw' job='copy'/><target dev='vdb'/></disk>`),
@@ -408,6 +413,7 @@ describe('parseDomainXml: mirrors', () => {
         ['/dev/vg/src', 'disk'],
         ['/dev/vg/copy', 'mirror'],
         ['/dev/vg/src2', 'disk'],
+        ['/var/lib/libvirt/images/copy.img', 'mirror'],
       ],
     );
   });
