@@ -20,6 +20,14 @@ export const INTROSPECTION_XML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-B
       <arg name="xml" type="s" direction="in"/>
       <arg name="result" type="s" direction="out"/>
     </method>
+    <method name="HookFile">
+      <arg name="domain" type="s" direction="in"/>
+      <arg name="op" type="s" direction="in"/>
+      <arg name="subop" type="s" direction="in"/>
+      <arg name="extra" type="s" direction="in"/>
+      <arg name="path" type="s" direction="in"/>
+      <arg name="result" type="s" direction="out"/>
+    </method>
     <method name="Status">
       <arg name="json" type="s" direction="out"/>
     </method>

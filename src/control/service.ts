@@ -1,7 +1,9 @@
 import { type BusConnection, ServiceError } from '../dbus/bus.js';
 import { HookRefusal, type Coordinator, type HookRequest } from '../engine/coordinator.js';
 import type { LockTable } from '../locks/table.js';
+import { publishedHookRuntimeDir } from '../hook/runtime-file.js';
 import type { Logger } from '../log/logger.js';
+import { defaultHookFileRules, type HookFileRules, readHookFile } from './hook-file.js';
 import { ERROR_FAILED, ERROR_REFUSED, INTROSPECTION_XML, MANAGER_IFACE, OBJECT_PATH } from './names.js';
 
 export interface StatusSource {
@@ -25,11 +27,17 @@ export class ControlService {
     private readonly logger: Logger,
     private readonly source: StatusSource,
     private readonly actions: ControlActions,
+    /** Where hook files may come from; by default the runtime directory the hook settings went to. */
+    private readonly hookFileRules: () => HookFileRules | undefined = () => {
+      const dir = publishedHookRuntimeDir();
+      return dir === undefined ? undefined : defaultHookFileRules(dir);
+    },
   ) {}
 
   start(): void {
     this.bus.serveObject(OBJECT_PATH, MANAGER_IFACE, INTROSPECTION_XML, {
       Hook: (body) => this.hook(body),
+      HookFile: (body) => this.hookFile(body),
       Status: async () => ({ signature: 's', body: [JSON.stringify(this.status())] }),
       Reconcile: async () => {
         try {
@@ -61,6 +69,22 @@ export class ControlService {
       this.logger.error(`${what} ${domain} failed: ${(err as Error).message}`);
       throw new ServiceError(ERROR_FAILED, `${what} ${domain}: ${(err as Error).message}`);
     }
+  }
+
+  /** The hook with XML too large for one argument: the same call, the XML in a file. */
+  private async hookFile(body: unknown[]): Promise<{ signature: string; body: unknown[] }> {
+    const [name, op, subop, extra, path] = body.map((v) => (typeof v === 'string' ? v : ''));
+    const rules = this.hookFileRules();
+    let xml: string;
+    try {
+      if (!rules) throw new Error('the daemon has not published its runtime directory yet');
+      xml = await readHookFile(path, rules);
+    } catch (err) {
+      const message = `cannot read the domain XML of ${name || 'an unnamed domain'} for ${op}: ${(err as Error).message}`;
+      this.logger.error(`hook ${op} ${subop} of ${name}: refused: ${message}`);
+      throw new ServiceError(ERROR_REFUSED, `virt-lvmlockd: ${message}`);
+    }
+    return this.hook([name, op, subop, extra, xml]);
   }
 
   private async hook(body: unknown[]): Promise<{ signature: string; body: unknown[] }> {

@@ -136,13 +136,30 @@ export class BusConnection {
     const what = `${target.destination} ${target.interface}.${target.member} on ${target.path}`;
     let reply: DbusMessage | null;
     try {
-      reply = await withTimeout(this.bus.call(msg), timeoutMs, what);
+      const pending = this.bus.call(msg);
+      // The library keeps a reply handler per serial until a reply comes; a callee that never
+      // answers would leave one behind for every timed-out call, so it is dropped with the call.
+      reply = await withTimeout(pending, timeoutMs, what, () => this.forgetReply(msg.serial));
     } catch (err) {
       const name = (err as { type?: string }).type;
       const text = (err as { text?: string }).text ?? errorText(err);
       throw new DbusCallError(`${what} failed: ${text}`, name);
     }
     return reply?.body ?? [];
+  }
+
+  /** Calls still waiting for their reply (a leak shows here first). */
+  get pendingCalls(): number {
+    return Object.keys(this.replyHandlers()).length;
+  }
+
+  private forgetReply(serial: number | null): void {
+    if (serial !== null) delete this.replyHandlers()[serial];
+  }
+
+  /** The library's map of reply handlers by serial: it has no public call to cancel one. */
+  private replyHandlers(): Record<number, unknown> {
+    return (this.bus as unknown as { _methodReturnHandlers?: Record<number, unknown> })._methodReturnHandlers ?? {};
   }
 
   async addMatch(rule: string, timeoutMs: number): Promise<void> {
@@ -238,10 +255,14 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/** Races a promise against a timer; onTimeout lets the caller drop what the promise still holds. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
   });
   try {
     return await Promise.race([promise, timeout]);
