@@ -41,7 +41,9 @@ export class PeerServer {
         cert: this.tls.cert,
         key: this.tls.key,
         requestCert: true,
-        rejectUnauthorized: true,
+        // Checked in refuseUnverified instead: Node's own refusal drops the socket without
+        // saying why, and "unsupported certificate purpose" is the one an admin needs to read.
+        rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       },
@@ -51,12 +53,22 @@ export class PeerServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('tlsClientError', (err) => this.logger.warning(`peer TLS handshake refused: ${err.message}`));
+    // First listener, so an unverified socket is gone before the HTTP parser reads anything.
+    server.prependListener('secureConnection', (socket: TLSSocket) => this.refuseUnverified(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new Error(`cannot listen for peers on ${listen}: ${err.message}`)));
       server.listen(port, host, () => resolve());
     });
     this.server = server;
     this.logger.info(`serving peers on ${listen}, accepting ${this.allowed.join(', ') || 'nobody'}`);
+  }
+
+  private refuseUnverified(socket: TLSSocket): void {
+    if (socket.authorized) return;
+    const code = String(socket.authorizationError ?? 'no certificate');
+    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.logger.warning(`peer TLS handshake refused: client ${from}: ${describeVerifyError(code)}`);
+    socket.destroy();
   }
 
   get port(): number | undefined {
@@ -69,6 +81,11 @@ export class PeerServer {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer));
     };
+    // Never reached by an unverified socket (refuseUnverified); checked again since it is the gate.
+    if (!(req.socket as TLSSocket).authorized) {
+      req.socket.destroy();
+      return;
+    }
     const identity = certificateIdentity((req.socket as TLSSocket).getPeerCertificate());
     const peer = peerOfCertificate(identity, this.hosts, this.allowed);
     if (!peer) {
@@ -125,3 +142,26 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('error', reject);
   });
 }
+
+/** OpenSSL's verify codes, as an admin would fix them. */
+function describeVerifyError(code: string): string {
+  switch (code) {
+    case 'INVALID_PURPOSE':
+      return 'unsupported certificate purpose: its certificate is not for TLS client authentication (no clientAuth extended key usage); use the client certificate (peers.tls.client_cert), not the server one';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return `its certificate is not signed by the CA of peers.tls.ca (${code})`;
+    case 'CERT_HAS_EXPIRED':
+      return 'its certificate has expired';
+    case 'CERT_NOT_YET_VALID':
+      return 'its certificate is not valid yet';
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'no certificate':
+      return 'it presented no certificate';
+    default:
+      return `its certificate does not verify (${code})`;
+  }
+}
+

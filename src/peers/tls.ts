@@ -41,7 +41,10 @@ export async function loadClientTls(files: TlsFiles): Promise<TlsMaterial> {
 
 /** What a peer certificate vouches for: names (CN, DNS SANs) and addresses (IP SANs, or a CN that is an address). */
 export interface CertificateIdentity {
+  /** CN and DNS SANs. */
   names: string[];
+  /** Whether any of `names` is a DNS SAN: then the certificate names its host, not only an address. */
+  dnsSan: boolean;
   addresses: string[];
 }
 
@@ -56,7 +59,8 @@ export function canonicalIp(text: string): string | undefined {
 export function certificateIdentity(cert: PeerCertificate | undefined): CertificateIdentity {
   const names = new Set<string>();
   const addresses = new Set<string>();
-  if (!cert || !cert.subject) return { names: [], addresses: [] };
+  if (!cert || !cert.subject) return { names: [], dnsSan: false, addresses: [] };
+  let dnsSan = false;
   const cn = cert.subject.CN;
   for (const value of typeof cn === 'string' ? [cn] : Array.isArray(cn) ? cn : []) {
     const ip = canonicalIp(value);
@@ -67,13 +71,16 @@ export function certificateIdentity(cert: PeerCertificate | undefined): Certific
     const m = /^\s*(DNS|IP Address):(.+)$/.exec(part);
     if (!m) continue;
     const value = m[2]!.trim().replace(/^"(.*)"$/, '$1');
-    if (m[1] === 'DNS') names.add(value);
+    if (m[1] === 'DNS') {
+      names.add(value);
+      dnsSan = true;
+    }
     else {
       const ip = canonicalIp(value);
       if (ip !== undefined) addresses.add(ip);
     }
   }
-  return { names: [...names], addresses: [...addresses] };
+  return { names: [...names], dnsSan, addresses: [...addresses] };
 }
 
 /** The names a peer certificate vouches for: its CN and its DNS subject alternative names. */
@@ -87,9 +94,11 @@ export function urlAddress(url: string): string | undefined {
 }
 
 /**
- * Which allowed peer a verified certificate belongs to: a name it carries, or else the peer
- * whose URL is an address the certificate carries (libvirt's server template may name a host
- * by ip_address only). Pure.
+ * Which allowed peer a verified certificate belongs to: a name it carries, or else, for a
+ * certificate that names its host only by address (no DNS SAN; libvirt's templates may give
+ * just a free-form cn and ip_address), the peer whose URL has that address. A certificate with
+ * DNS names is known by them alone, so a host named otherwise cannot pass for a peer by also
+ * carrying its address. Pure.
  */
 export function peerOfCertificate(
   identity: CertificateIdentity,
@@ -97,7 +106,7 @@ export function peerOfCertificate(
   allowed: readonly string[],
 ): string | undefined {
   const byName = identity.names.find((n) => allowed.includes(n));
-  if (byName !== undefined) return byName;
+  if (byName !== undefined || identity.dnsSan) return byName;
   const byAddress = hosts.find((h) => allowed.includes(h.name) && identity.addresses.includes(urlAddress(h.url) ?? ''));
   return byAddress?.name;
 }

@@ -504,3 +504,17 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('volumes.release_foreign', () => {
+  test('is false by default and reads true or false', () => {
+    assert.equal(defaultConfig().volumes.releaseForeign, false);
+    assert.equal(parseConfig('volumes:\n  release_foreign: true\n', FILE).volumes.releaseForeign, true);
+    assert.equal(parseConfig('volumes:\n  release_foreign: false\n', FILE).volumes.releaseForeign, false);
+  });
+
+  test('refuses anything that only looks like a boolean, saying what to write', () => {
+    for (const text of ['yes', '"true"', '1']) {
+      assertRefused(`volumes:\n  release_foreign: ${text}\n`, 'volumes.release_foreign', /is not true or false; write true or false, without quotes$/);
+    }
+  });
+});
