@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type Config, diffConfig, hookGatedOps, loadConfig } from './config/index.js';
+import { type Config, hookGatedOps, loadConfig, planReload, type ReloadPlan } from './config/index.js';
 import { BusConnection } from './dbus/bus.js';
 import { ControlService } from './control/service.js';
 import { BUS_NAME } from './control/names.js';
@@ -14,7 +14,7 @@ import type { Logger } from './log/logger.js';
 import { Lvm } from './lvm/lvm.js';
 import { PeerClient } from './peers/client.js';
 import { PeerServer } from './peers/server.js';
-import { loadTls } from './peers/tls.js';
+import { loadClientTls, loadServerTls } from './peers/tls.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -96,9 +96,10 @@ export class Daemon {
     control.start();
 
     if (cfg().peers.listen) {
-      const tls = await loadTls(cfg().peers.tls);
+      // The listener presents the server pair; requests present the client pair (startPeerClient).
+      const tls = await loadServerTls(cfg().peers.tls);
       const allowed = cfg().peers.allow.length ? cfg().peers.allow : cfg().peers.hosts.map((h) => h.name);
-      this.peerServer = new PeerServer(tls, allowed, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger);
+      this.peerServer = new PeerServer(tls, allowed, cfg().peers.hosts, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger);
       await this.peerServer.start(cfg().peers.listen);
     }
 
@@ -112,7 +113,7 @@ export class Daemon {
   private async startPeerClient(): Promise<PeerClient | undefined> {
     const { peers } = this.config;
     if (peers.hosts.length === 0) return undefined;
-    this.peerClient = new PeerClient(await loadTls(peers.tls), peers.hosts, () => this.config.peers.requestTimeoutMs);
+    this.peerClient = new PeerClient(await loadClientTls(peers.tls), peers.hosts, () => this.config.peers.requestTimeoutMs);
     return this.peerClient;
   }
 
@@ -164,15 +165,17 @@ export class Daemon {
       this.logger.error(message);
       throw new Error(message);
     }
-    const change = diffConfig(this.config, next);
-    // Keys that need a restart keep their old value until then, so the running state stays coherent.
-    const merged: Config = {
-      ...next,
-      peers: { ...next.peers, listen: this.config.peers.listen, hosts: this.config.peers.hosts, tls: this.config.peers.tls, allow: this.config.peers.allow },
-      dbus: this.config.dbus,
-      libvirt: { ...next.libvirt, connection: this.config.libvirt.connection },
-      hook: { ...next.hook, runtimeDir: this.config.hook.runtimeDir },
-    };
+    // Keys that need a restart keep their old value until then, so the running state stays
+    // coherent; the rules relating keys are checked on that merged config, the one that runs.
+    let plan: ReloadPlan;
+    try {
+      plan = planReload(this.config, next, this.configFile);
+    } catch (err) {
+      const message = `reload failed, keeping the old configuration: ${(err as Error).message}`;
+      this.logger.error(message);
+      throw new Error(message);
+    }
+    const { config: merged, change } = plan;
     // The hook must learn the new gated ops before the daemon acts on them, or a start could slip
     // through ungated: publish first, and keep the old config if that fails.
     try {

@@ -6,3 +6,6 @@ export { diffConfig, type ConfigChange } from './diff.js';
 export { hookGatedOps } from './actions.js';
 export { CONFIG_FILE } from './schema.js';
 export type { Reload } from './settings.js';
+export { crossKeyIssues, type CrossKeyIssue } from './checks.js';
+export { mergeForReload, planReload, type ReloadPlan } from './reload.js';
+export { startSafetyIssues, type StartSafetyIssue } from './start-safety.js';

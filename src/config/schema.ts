@@ -3,13 +3,14 @@
  * config and whether a reload applies it (live) or a restart is needed (restart).
  */
 import { actionsSection } from './actions.js';
-import { formatDuration } from './duration.js';
+import { crossKeyIssues } from './checks.js';
 import { configFile, live, restart, section } from './settings.js';
-import { LOG_LEVELS } from './types.js';
+import { LOG_LEVELS, type Config } from './types.js';
 import {
   absolutePath,
   dbusAddress,
   duration,
+  flag,
   listenAddress,
   objectPath,
   oneOf,
@@ -47,6 +48,7 @@ export const CONFIG_FILE = configFile(
     volumes: section('volumes', {
       include_vgs: live('includeVgs', vgNameList()),
       exclude_vgs: live('excludeVgs', vgNameList()),
+      release_foreign: live('releaseForeign', flag().default(false)),
     }),
     hook: section('hook', {
       timeout: live('timeoutMs', duration({ min: '1s', default: '120s' })),
@@ -69,30 +71,8 @@ export const CONFIG_FILE = configFile(
       promote_grace: live('promoteGraceMs', duration({ min: '1s', default: '10s' })),
     }),
   },
+  // The rules live in checks.ts, so a reload can run them again on the merged config.
   (config, report) => {
-    const included = new Set(config.volumes.includeVgs);
-    for (const [index, vg] of config.volumes.excludeVgs.entries()) {
-      if (included.has(vg)) {
-        report(
-          ['volumes', 'exclude_vgs', index],
-          `${JSON.stringify(vg)} is also in volumes.include_vgs; a volume group cannot be both included and excluded`,
-        );
-      }
-    }
-    for (const [index, name] of config.peers.allow.entries()) {
-      if (!config.peers.hosts.some((h) => h.name === name)) {
-        report(['peers', 'allow', index], `${name} is not one of peers.hosts; only configured peers can be allowed`);
-      }
-    }
-    if (config.peers.hosts.length > 0 && config.migration.demoteTimeoutMs >= config.hook.timeoutMs) {
-      report(['migration', 'demote_timeout'], `must be shorter than hook.timeout (${formatDuration(config.hook.timeoutMs)}), or the hook gives up first`);
-    }
-    if (config.hook.timeoutMs <= config.lvm.timeoutMs) {
-      report(
-        ['hook', 'timeout'],
-        `${formatDuration(config.hook.timeoutMs)} is not longer than lvm.timeout (${formatDuration(config.lvm.timeoutMs)}): ` +
-          'the hook would give up, and libvirt abort the start, while an LVM command it waits for may still succeed',
-      );
-    }
+    for (const issue of crossKeyIssues(config as Config)) report(issue.path, issue.message);
   },
 );

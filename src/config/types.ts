@@ -26,13 +26,19 @@ export interface Config {
   dbus: { address: string };
   libvirt: { connection: string; resyncIntervalMs: number; callTimeoutMs: number };
   lvm: { command: string; lockctl: string; timeoutMs: number; maxParallel: number };
-  volumes: { includeVgs: string[]; excludeVgs: string[] };
+  volumes: {
+    includeVgs: string[];
+    excludeVgs: string[];
+    /** Reconcile may release LVs of a managed VG that no domain uses and the daemon did not take. */
+    releaseForeign: boolean;
+  };
   hook: { timeoutMs: number; runtimeDir: string };
   actions: Record<HookOp, Action>;
   peers: {
     listen: string;
     hosts: PeerHost[];
-    tls: { ca: string; cert: string; key: string };
+    /** cert/key: this host's server pair (listening); clientCert/clientKey: its client pair (requests). */
+    tls: { ca: string; cert: string; key: string; clientCert: string; clientKey: string };
     /** Certificate names accepted from peers; empty means the names of `hosts`. */
     allow: string[];
     requestTimeoutMs: number;

@@ -209,16 +209,29 @@ export function peerHosts() {
     .default(() => []);
 }
 
-/** CA, certificate and key files of the peer channel; libvirt's TLS files by default. */
+/**
+ * CA and the two certificate pairs of the peer channel, in libvirt's PKI layout by default:
+ * libvirt's server certificate template grants only serverAuth and its client template only
+ * clientAuth, so the listener presents the server pair and outgoing requests the client pair.
+ */
 export function tlsFiles() {
+  const keys = '{ ca: FILE, cert: FILE, key: FILE, client_cert: FILE, client_key: FILE }';
   return z
     .strictObject(
       {
         ca: absolutePath().default('/etc/pki/CA/cacert.pem'),
         cert: absolutePath().default('/etc/pki/libvirt/servercert.pem'),
         key: absolutePath().default('/etc/pki/libvirt/private/serverkey.pem'),
+        client_cert: absolutePath().default('/etc/pki/libvirt/clientcert.pem'),
+        client_key: absolutePath().default('/etc/pki/libvirt/private/clientkey.pem'),
       },
-      { error: (issue) => (issue.code === 'invalid_type' ? `${describeValue(issue.input)} is not a mapping; write { ca: FILE, cert: FILE, key: FILE }` : undefined) },
+      { error: (issue) => (issue.code === 'invalid_type' ? `${describeValue(issue.input)} is not a mapping; write ${keys}` : undefined) },
     )
+    .transform((files) => ({ ca: files.ca, cert: files.cert, key: files.key, clientCert: files.client_cert, clientKey: files.client_key }))
     .prefault({});
+}
+
+/** true or false, and nothing YAML 1.1 might have read as one (yes, on, 1). */
+export function flag() {
+  return z.boolean({ error: (issue) => refusal(issue.input, 'true or false', 'write true or false, without quotes') });
 }

@@ -1,4 +1,6 @@
 import { request, Agent } from 'node:https';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { PeerHost } from '../config/types.js';
 import type { PeerAnswer, PeerMessage, PeerMessageKind } from './messages.js';
 import type { TlsMaterial } from './tls.js';
@@ -38,7 +40,13 @@ export class PeerClient {
     return new Promise((resolve) => {
       const req = request(
         `${peer.url}/v1/${kind}`,
-        { method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs },
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: timeoutMs,
+          ...serverIdentityOptions(peer.url),
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -72,3 +80,19 @@ export class PeerClient {
     this.agent.destroy();
   }
 }
+
+/**
+ * How the peer's server certificate is matched to its URL. A host name goes out as SNI and must
+ * be a DNS name of the certificate. An address must not go out as SNI (TLS forbids it, and Node
+ * warns), and it must be an IP address SAN of the certificate, as libvirt's server template
+ * writes it (ip_address); the check is spelled out so it does not hang on how Node derives a
+ * host name for a request that has no servername.
+ */
+export function serverIdentityOptions(url: string): { servername: string; checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined } {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  return {
+    servername: isIP(host) === 0 ? host : '',
+    checkServerIdentity: (_servername, cert) => checkServerIdentity(host, cert),
+  };
+}
+

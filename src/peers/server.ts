@@ -3,11 +3,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
 import { PEER_MESSAGE_KINDS, type PeerAnswer, type PeerMessage, type PeerMessageKind, parsePeerMessage } from './messages.js';
-import { certificateNames, type TlsMaterial } from './tls.js';
+import type { PeerHost } from '../config/types.js';
+import { certificateIdentity, peerOfCertificate, type TlsMaterial } from './tls.js';
 
 export type PeerHandler = (kind: PeerMessageKind, message: PeerMessage, peer: string) => Promise<PeerAnswer>;
 
 const MAX_BODY = 256 * 1024;
+/** A cluster has a handful of peers, each with a few sockets; more is a flood, not a cluster. */
+export const MAX_PEER_CONNECTIONS = 64;
+/** A peer completes a handshake in milliseconds; a half-open one must not hold a socket for long. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
 
 /**
  * Serves the other daemons: HTTPS with mutual TLS. A client without a certificate from the CA
@@ -19,6 +24,8 @@ export class PeerServer {
   constructor(
     private readonly tls: TlsMaterial,
     private readonly allowed: string[],
+    /** The configured peers, to know a certificate that names its host only by address. */
+    private readonly hosts: readonly PeerHost[],
     private readonly handler: PeerHandler,
     private readonly logger: Logger,
   ) {}
@@ -29,18 +36,39 @@ export class PeerServer {
     const host = m[1] ?? m[2];
     const port = Number(m[3]);
     const server = createServer(
-      { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+      {
+        ca: this.tls.ca,
+        cert: this.tls.cert,
+        key: this.tls.key,
+        requestCert: true,
+        // Checked in refuseUnverified instead: Node's own refusal drops the socket without
+        // saying why, and "unsupported certificate purpose" is the one an admin needs to read.
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      },
       (req, res) => void this.serve(req, res),
     );
+    server.maxConnections = MAX_PEER_CONNECTIONS;
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('tlsClientError', (err) => this.logger.warning(`peer TLS handshake refused: ${err.message}`));
+    // First listener, so an unverified socket is gone before the HTTP parser reads anything.
+    server.prependListener('secureConnection', (socket: TLSSocket) => this.refuseUnverified(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new Error(`cannot listen for peers on ${listen}: ${err.message}`)));
       server.listen(port, host, () => resolve());
     });
     this.server = server;
     this.logger.info(`serving peers on ${listen}, accepting ${this.allowed.join(', ') || 'nobody'}`);
+  }
+
+  private refuseUnverified(socket: TLSSocket): void {
+    if (socket.authorized) return;
+    const code = String(socket.authorizationError ?? 'no certificate');
+    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.logger.warning(`peer TLS handshake refused: client ${from}: ${describeVerifyError(code)}`);
+    socket.destroy();
   }
 
   get port(): number | undefined {
@@ -53,11 +81,17 @@ export class PeerServer {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer));
     };
-    const names = certificateNames((req.socket as TLSSocket).getPeerCertificate());
-    const peer = names.find((n) => this.allowed.includes(n));
+    // Never reached by an unverified socket (refuseUnverified); checked again since it is the gate.
+    if (!(req.socket as TLSSocket).authorized) {
+      req.socket.destroy();
+      return;
+    }
+    const identity = certificateIdentity((req.socket as TLSSocket).getPeerCertificate());
+    const peer = peerOfCertificate(identity, this.hosts, this.allowed);
     if (!peer) {
-      this.logger.warning(`peer request from certificate ${names.join('/') || '(no name)'} refused: not in peers.allow`);
-      reply(403, { error: `certificate name ${names.join('/') || '(none)'} is not allowed (peers.allow)` });
+      const shown = [...identity.names, ...identity.addresses].join('/') || '(none)';
+      this.logger.warning(`peer request from certificate ${shown} refused: not in peers.allow, and no allowed peer's URL has its address`);
+      reply(403, { error: `certificate name ${shown} is not allowed (peers.allow), and no allowed peer's URL has its address` });
       return;
     }
     const kind = /^\/v1\/([a-z-]+)$/.exec(req.url ?? '')?.[1] as PeerMessageKind | undefined;
@@ -108,3 +142,26 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('error', reject);
   });
 }
+
+/** OpenSSL's verify codes, as an admin would fix them. */
+function describeVerifyError(code: string): string {
+  switch (code) {
+    case 'INVALID_PURPOSE':
+      return 'unsupported certificate purpose: its certificate is not for TLS client authentication (no clientAuth extended key usage); use the client certificate (peers.tls.client_cert), not the server one';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return `its certificate is not signed by the CA of peers.tls.ca (${code})`;
+    case 'CERT_HAS_EXPIRED':
+      return 'its certificate has expired';
+    case 'CERT_NOT_YET_VALID':
+      return 'its certificate is not valid yet';
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'no certificate':
+      return 'it presented no certificate';
+    default:
+      return `its certificate does not verify (${code})`;
+  }
+}
+

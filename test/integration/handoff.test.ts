@@ -18,12 +18,11 @@ interface Pair {
 }
 
 function peerConfig(pki: TestPki, self: string, port: number, other: { name: string; port: number; hostId: number }): string {
-  const mine = pki.host(self);
   return `peers:
   listen: "127.0.0.1:${port}"
   hosts:
     - { name: ${other.name}, url: "https://127.0.0.1:${other.port}", host_id: ${other.hostId} }
-  tls: { ca: ${pki.ca}, cert: ${mine.cert}, key: ${mine.key} }
+  tls: ${pki.tlsYaml(self)}
   request_timeout: 3s
 migration:
   demote_timeout: 10s
@@ -189,10 +188,15 @@ describe('migration handoff between two daemons over mutual TLS (LVM simulator, 
       });
     const anonymous = await post('/v1/demote', {});
     assert.ok(anonymous.error || anonymous.status === undefined, `a client without a certificate got HTTP ${anonymous.status}`);
-    const strangerFiles = pki.host('stranger');
+    const strangerFiles = pki.client('stranger');
     const stranger = await post('/v1/demote', { cert: await readFile(strangerFiles.cert), key: await readFile(strangerFiles.key) });
     assert.equal(stranger.status, 403, stranger.text);
-    const hv2 = { cert: await readFile(pki.host('hv2').cert), key: await readFile(pki.host('hv2').key) };
+    // libvirt's server certificate has no clientAuth: presented as a client certificate, it fails.
+    const hv2Server = { cert: await readFile(pki.host('hv2').cert), key: await readFile(pki.host('hv2').key) };
+    const serverAsClient = await post('/v1/demote', hv2Server);
+    assert.ok(serverAsClient.error || serverAsClient.status === undefined, `a server certificate used as a client one got HTTP ${serverAsClient.status}`);
+    await waitFor('the refusal naming the certificate purpose', () => /peer TLS handshake refused: .*unsupported certificate purpose/.test(a.daemonLog()), 2000);
+    const hv2 = { cert: await readFile(pki.client('hv2').cert), key: await readFile(pki.client('hv2').key) };
     const notHeld = await post('/v1/demote', hv2, JSON.stringify({ domain: UUID, lvs: ['vg0/lv3'] }));
     assert.equal(notHeld.status, 404, notHeld.text);
     assert.match(notHeld.text ?? '', /does not hold vg0\/lv3/);

@@ -17,9 +17,9 @@ const OTHER_VALUES: Record<string, string> = {
   'lvm.max_parallel': '8',
   'volumes.include_vgs': '[vg1]',
   'volumes.exclude_vgs': '[vg9]',
+  'volumes.release_foreign': 'true',
   'hook.timeout': '5m',
   'hook.runtime_dir': '/run/other',
-  'actions.prepare': 'shared',
   'actions.start': 'exclusive',
   'actions.started': 'exclusive',
   'actions.migrate': 'none',
@@ -63,7 +63,9 @@ describe('diffConfig', () => {
     >;
     // stopped, release, restore, reconnect and attach accept a single action, so they never change.
     // peers.allow can only name hosts, so it never changes alone (tested with hosts below).
-    const fixed = new Set(['actions.stopped', 'actions.release', 'actions.restore', 'actions.reconnect', 'actions.attach', 'peers.allow']);
+    // prepare is the start's only ex while start is none, so it never changes alone either
+    // (the rule against two writers; tested in config-start-safety).
+    const fixed = new Set(['actions.prepare', 'actions.stopped', 'actions.release', 'actions.restore', 'actions.reconnect', 'actions.attach', 'peers.allow']);
     const keys = Object.entries(example).flatMap(([section, keys]) => Object.keys(keys).map((key) => `${section}.${key}`));
     assert.deepEqual(
       keys.filter((key) => !fixed.has(key)),

@@ -41,7 +41,7 @@ const DOCUMENTED_DEFAULTS: Config = {
   dbus: { address: 'system' },
   libvirt: { connection: '/org/libvirt/QEMU', resyncIntervalMs: 60_000, callTimeoutMs: 10_000 },
   lvm: { command: 'lvm', lockctl: 'lvmlockctl', timeoutMs: 60_000, maxParallel: 4 },
-  volumes: { includeVgs: [], excludeVgs: [] },
+  volumes: { includeVgs: [], excludeVgs: [], releaseForeign: false },
   hook: { timeoutMs: 120_000, runtimeDir: '/run/virt-lvmlockd' },
   actions: {
     prepare: 'exclusive',
@@ -57,7 +57,13 @@ const DOCUMENTED_DEFAULTS: Config = {
   peers: {
     listen: '',
     hosts: [],
-    tls: { ca: '/etc/pki/CA/cacert.pem', cert: '/etc/pki/libvirt/servercert.pem', key: '/etc/pki/libvirt/private/serverkey.pem' },
+    tls: {
+      ca: '/etc/pki/CA/cacert.pem',
+      cert: '/etc/pki/libvirt/servercert.pem',
+      key: '/etc/pki/libvirt/private/serverkey.pem',
+      clientCert: '/etc/pki/libvirt/clientcert.pem',
+      clientKey: '/etc/pki/libvirt/private/clientkey.pem',
+    },
     allow: [],
     requestTimeoutMs: 5000,
   },
@@ -77,6 +83,7 @@ const DOCUMENTED_KEYS = [
   'lvm.max_parallel',
   'volumes.include_vgs',
   'volumes.exclude_vgs',
+  'volumes.release_foreign',
   'hook.timeout',
   'hook.runtime_dir',
   ...['prepare', 'start', 'started', 'stopped', 'release', 'migrate', 'restore', 'reconnect', 'attach'].map((op) => `actions.${op}`),
@@ -179,7 +186,7 @@ describe('reading values', () => {
         '  timeout: 3m',
         '  runtime_dir: /run/test',
         'actions:',
-        '  started: shared',
+        '  started: exclusive',
       ].join('\n'),
       FILE,
     );
@@ -188,9 +195,9 @@ describe('reading values', () => {
       dbus: { address: 'unix:path=/run/test/bus.sock' },
       libvirt: { connection: '/org/libvirt/Test', resyncIntervalMs: 120_000, callTimeoutMs: 1500 },
       lvm: { command: '/usr/sbin/lvm', lockctl: '/usr/sbin/lvmlockctl', timeoutMs: 45_000, maxParallel: 16 },
-      volumes: { includeVgs: ['vg1', '2024'], excludeVgs: ['vg_local'] },
+      volumes: { includeVgs: ['vg1', '2024'], excludeVgs: ['vg_local'], releaseForeign: false },
       hook: { timeoutMs: 180_000, runtimeDir: '/run/test' },
-      actions: { ...DOCUMENTED_DEFAULTS.actions, started: 'shared' },
+      actions: { ...DOCUMENTED_DEFAULTS.actions, started: 'exclusive' },
       peers: DOCUMENTED_DEFAULTS.peers,
       migration: DOCUMENTED_DEFAULTS.migration,
     });
@@ -213,7 +220,7 @@ describe('reading values', () => {
       { name: 'hv2', url: 'https://192.0.2.2:16515', hostId: 2 },
       { name: 'hv3', url: 'https://[2001:db8::3]:16515', hostId: undefined },
     ]);
-    assert.deepEqual(config.peers.tls, { ca: '/etc/x/ca.pem', cert: '/etc/pki/libvirt/servercert.pem', key: '/etc/pki/libvirt/private/serverkey.pem' });
+    assert.deepEqual(config.peers.tls, { ...DOCUMENTED_DEFAULTS.peers.tls, ca: '/etc/x/ca.pem' });
     assertRefused('peers:\n  hosts: [{ name: hv2, url: "https://192.0.2.2:1" }]\n  allow: [hv9]', 'peers.allow[0]', /hv9 is not one of peers.hosts/);
     assertRefused('peers:\n  hosts: [{ name: hv2, url: "http://192.0.2.2:1" }]', 'peers.hosts[0].url', /not https/);
     assertRefused('peers:\n  listen: "192.0.2.1"', 'peers.listen', /is not address:port/);
@@ -375,16 +382,25 @@ describe('errors', () => {
 
 describe('actions', () => {
   test('ops left out of the section keep their default', () => {
-    const config = parseConfig('actions:\n  prepare: shared\n', FILE);
-    assert.deepEqual(config.actions, { ...DOCUMENTED_DEFAULTS.actions, prepare: 'shared' });
+    const config = parseConfig('actions:\n  started: exclusive\n', FILE);
+    assert.deepEqual(config.actions, { ...DOCUMENTED_DEFAULTS.actions, started: 'exclusive' });
   });
 
-  test('prepare, start, started and migrate accept exclusive, shared and none', () => {
+  test('prepare, start, started and migrate accept exclusive, shared and none as actions, and refuse unlock', () => {
+    for (const action of ['exclusive', 'shared', 'none'] as const) {
+      assert.equal(parseConfig(`actions:\n  migrate: ${action}`, FILE).actions.migrate, action);
+    }
+    // exclusive and none, each in a combination that starts with ex.
+    assert.equal(parseConfig('actions:\n  prepare: none\n  start: exclusive\n', FILE).actions.prepare, 'none');
+    assert.equal(parseConfig('actions:\n  start: exclusive\n', FILE).actions.start, 'exclusive');
+    assert.equal(parseConfig('actions:\n  started: exclusive\n', FILE).actions.started, 'exclusive');
+    // shared is a valid action; only the rule against two writers refuses it at a start op.
+    for (const op of ['prepare', 'start', 'started'] as const) {
+      assertRefused(`actions:\n  ${op}: shared`, `actions.${op}`, /both write its disks; write \w+: (exclusive|none)/);
+    }
     for (const op of ['prepare', 'start', 'started', 'migrate'] as const) {
-      for (const action of ['exclusive', 'shared', 'none'] as const) {
-        assert.equal(parseConfig(`actions:\n  ${op}: ${action}`, FILE).actions[op], action);
-      }
-      assertRefused(`actions:\n  ${op}: unlock`, `actions.${op}`, /"unlock" is not accepted for .*; write exclusive, shared or none$/);
+      const safe = op === 'prepare' ? '\n  start: exclusive' : '';
+      assertRefused(`actions:\n  ${op}: unlock${safe}`, `actions.${op}`, /"unlock" is not accepted for .*; write exclusive, shared or none$/);
     }
   });
 
@@ -419,13 +435,14 @@ describe('actions', () => {
     assertRefused('actions:\n  migrate: demote', 'actions.migrate', /"demote" is not an action; write exclusive, shared or none$/);
   });
 
-  test("the seed hook's carried-over section is accepted and completed", () => {
+  test("the seed hook's default section is refused at prepare, saying why and what to write", () => {
     const carried = 'actions:\n  prepare: shared\n  started: exclusive\n  stopped: unlock\n  release: unlock\n  migrate: shared\n';
-    assert.deepEqual(parseConfig(carried, FILE).actions, {
-      ...DOCUMENTED_DEFAULTS.actions,
-      prepare: 'shared',
-      started: 'exclusive',
-    });
+    assertRefused(carried, 'actions.prepare', /"shared" takes only a shared lock before QEMU opens the disks.*two hosts could then start the same guest.*; write prepare: exclusive/);
+  });
+
+  test("the seed hook's section with prepare: exclusive is accepted and completed", () => {
+    const carried = 'actions:\n  prepare: exclusive\n  started: exclusive\n  stopped: unlock\n  release: unlock\n  migrate: shared\n';
+    assert.deepEqual(parseConfig(carried, FILE).actions, { ...DOCUMENTED_DEFAULTS.actions, started: 'exclusive' });
   });
 });
 
@@ -435,12 +452,12 @@ describe('hookGatedOps', () => {
   });
 
   test('gates exactly the ops that take a lock, sorted', () => {
-    const config = parseConfig('actions:\n  prepare: none\n  started: exclusive\n  start: shared\n', FILE);
+    const config = parseConfig('actions:\n  prepare: none\n  started: exclusive\n  start: exclusive\n', FILE);
     assert.deepEqual(hookGatedOps(config), ['migrate', 'start', 'started']);
   });
 
-  test('gates nothing when no op takes a lock', () => {
-    assert.deepEqual(hookGatedOps(parseConfig('actions:\n  prepare: none\n  migrate: none\n', FILE)), []);
+  test('gates only the start when the migrate op takes no lock', () => {
+    assert.deepEqual(hookGatedOps(parseConfig('actions:\n  migrate: none\n', FILE)), ['prepare']);
   });
 });
 
@@ -485,5 +502,19 @@ describe('loadConfig', () => {
       assert.equal(error.message, `${directory}: cannot read the file: it is a directory`);
       return true;
     });
+  });
+});
+
+describe('volumes.release_foreign', () => {
+  test('is false by default and reads true or false', () => {
+    assert.equal(defaultConfig().volumes.releaseForeign, false);
+    assert.equal(parseConfig('volumes:\n  release_foreign: true\n', FILE).volumes.releaseForeign, true);
+    assert.equal(parseConfig('volumes:\n  release_foreign: false\n', FILE).volumes.releaseForeign, false);
+  });
+
+  test('refuses anything that only looks like a boolean, saying what to write', () => {
+    for (const text of ['yes', '"true"', '1']) {
+      assertRefused(`volumes:\n  release_foreign: ${text}\n`, 'volumes.release_foreign', /is not true or false; write true or false, without quotes$/);
+    }
   });
 });
