@@ -80,7 +80,7 @@ export function makeContext(deps: CoordinatorDeps): EngineContext {
     // Short: after a migration the destination should be ex within seconds even if the
     // source's notice is lost.
     promoteRetry: deps.promoteRetryMs ?? { first: 500, max: 4000 },
-    incomingPrepareWindowMs: deps.incomingPrepareWindowMs ?? 5_000,
+    incomingPrepareWindowMs: deps.incomingPrepareWindowMs ?? 3_000,
     stopped: false,
   };
 }

@@ -35,6 +35,7 @@ export class Coordinator {
     this.lifecycle = new Lifecycle(this.ctx, transitions, notices);
     this.handoff = new Handoff(this.ctx, transitions, this.lifecycle);
     this.reconciler = new Reconciler(this.ctx, transitions, this.lifecycle, this.handoff);
+    this.handoff.onSourceReleased = (cause) => this.reconciler.soon(cause);
     this.events = new LibvirtEvents(this.ctx, transitions, this.lifecycle, this.reconciler);
     this.gateway = new HookGateway(this.ctx, transitions, this.lifecycle, this.handoff, notices, this.reconciler);
   }

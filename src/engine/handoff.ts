@@ -13,6 +13,9 @@ import type { Transitions } from './transitions.js';
  * the migration is gone. Answers to peers name only what the caller sent.
  */
 export class Handoff {
+  /** Set by the wiring: asks for a reconcile soon. */
+  onSourceReleased?: (cause: string) => void;
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly transitions: Transitions,
@@ -93,11 +96,22 @@ export class Handoff {
           return this.demote(entry, peer, `demote requested by ${peer}`, false);
         case 'released':
           entry.peer ??= peer;
+          if (entry.phase === 'incoming' && entry.incoming === 'prepared') {
+            // The source's QEMU is gone, so the migration is over; if the event that says so was
+            // lost, libvirt's view settles it (asked by reconcile, outside this queue).
+            this.onSourceReleased?.(`${peer} released ${entry.name} while it was incoming here`);
+          }
           if (entry.phase !== 'running') return { result: 'noted', detail: `domain ${msg.domain}: noted` };
           this.lifecycle.cancelTimer(entry.uuid, 'retry');
           await this.lifecycle.promote(entry, `${peer} released`);
           return { result: 'promoted', detail: `domain ${msg.domain}: ${entry.lastError ? 'not yet' : 'own modes taken'}` };
         case 'migration-failed':
+          if (entry.phase === 'running' && entry.lastError) {
+            // Taken for running (a restart, a reconcile) while the other side still held sh.
+            this.lifecycle.cancelTimer(entry.uuid, 'retry');
+            await this.lifecycle.promote(entry, `migration to ${peer} failed`);
+            return { result: 'promoted', detail: `domain ${msg.domain}: ${entry.lastError ? 'not yet' : 'exclusive again'}` };
+          }
           if (entry.phase !== 'migrating-out' || entry.switchedOver) return { result: 'noted', detail: `domain ${msg.domain}: noted` };
           await this.lifecycle.toRunning(entry, `migration to ${peer} failed`);
           return { result: 'promoted', detail: `domain ${msg.domain}: ${entry.lastError ? 'not yet' : 'exclusive again'}` };

@@ -169,7 +169,9 @@ export class HookGateway {
    */
   private async releaseForHook(disks: DomainDisks): Promise<string> {
     const { table, queue, logger, deps } = this.ctx;
-    if (!table.domains.has(disks.uuid)) return `domain ${disks.name} holds nothing here`;
+    // The run this hook ends: a new start of the same domain while libvirt is asked is not it.
+    const ended = table.domains.get(disks.uuid);
+    if (!ended) return `domain ${disks.name} holds nothing here`;
     let stillRuns: boolean | undefined;
     try {
       const { state } = await deps.libvirt.domainState(disks.uuid);
@@ -184,9 +186,8 @@ export class HookGateway {
       return `domain ${disks.name}: kept (${why})`;
     }
     return queue.run(disks.uuid, async () => {
-      const entry = table.domains.get(disks.uuid);
-      if (!entry) return `domain ${disks.name} holds nothing here`;
-      await this.lifecycle.releaseDomain(entry, 'hook release end');
+      if (table.domains.get(disks.uuid) !== ended) return `domain ${disks.name}: a new run holds its locks now`;
+      await this.lifecycle.releaseDomain(ended, 'hook release end');
       return `domain ${disks.name}: released`;
     });
   }

@@ -69,7 +69,7 @@ export class Lifecycle {
 
   /** Back to the domain's own modes; retried with backoff while refused (the other host may still hold sh). */
   async promote(entry: DomainEntry, cause: string, delay = this.ctx.promoteRetry.first): Promise<void> {
-    const { table, logger, queue } = this.ctx;
+    const { table } = this.ctx;
     entry.wanted = currentModes(entry.own, entry.phase);
     const targets = new Map<string, TargetMode>();
     for (const [lv, mode] of entry.wanted) if (table.held.get(lv)?.mode !== mode) targets.set(lv, mode);
@@ -83,6 +83,12 @@ export class Lifecycle {
       return;
     }
     entry.lastError = failures.map(describeFailure).join('; ');
+    this.retryLater(entry, cause, delay);
+  }
+
+  /** Takes the domain's own modes again after `delay`, while it runs here; backs off up to the max. */
+  retryLater(entry: DomainEntry, cause: string, delay = this.ctx.promoteRetry.first): void {
+    const { table, logger, queue } = this.ctx;
     logger.warning(`domain ${entry.name}: cannot take its own lock modes yet (${entry.lastError}); retrying in ${delay} ms`);
     this.setTimer(entry.uuid, 'retry', delay, () => {
       void queue

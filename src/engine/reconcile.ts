@@ -138,6 +138,7 @@ export class Reconciler {
     report.problems.push(...plan.problems);
     report.notOurs.push(...plan.notOurs);
 
+    let followUp = false;
     const guard = (what: string) => (err: unknown) => {
       report.problems.push(`${what}: ${(err as Error).message}`);
     };
@@ -146,7 +147,11 @@ export class Reconciler {
         queue
           .run(domain.uuid, async () => {
             const stopped = this.stoppedAt.get(domain.uuid);
-            if (stopped !== undefined && stopped >= started) return; // stopped while we were reading
+            if (stopped !== undefined && stopped >= started) {
+              // Stopped while we were reading: what it held is judged by a fresh read, soon.
+              followUp = true;
+              return;
+            }
             const entry = await this.upsertRunning(domain, views.get(domain.uuid));
             if (!entry) return;
             // Decided now, from the current phase, not from the plan made before the queue.
@@ -156,6 +161,9 @@ export class Reconciler {
             for (const lv of take.keys()) if (!failures.some((f) => f.lv && lvKey(f.lv) === lv)) report.took.push(lv);
             for (const f of failures) report.problems.push(`domain ${domain.name}: ${describeFailure(f)}`);
             entry.lastError = failures.length ? failures.map(describeFailure).join('; ') : undefined;
+            // Refused while another host still holds the LV (a migration's other side): retry soon
+            // rather than at the next reconcile.
+            if (failures.length > 0 && entry.phase === 'running') this.lifecycle.retryLater(entry, `reconcile (${cause})`);
           })
           .catch(guard(`domain ${domain.name}`)),
       ),
@@ -183,6 +191,7 @@ export class Reconciler {
       }
     }
     for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
+    if (followUp) this.soon(`${cause}: a domain stopped while it was being read`);
 
     report.ms = clock.now() - started;
     report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: clock.now() - lvmDone };

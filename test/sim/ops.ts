@@ -144,7 +144,11 @@ async function migrate(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, f
     }
     await w.clock.sleep(w.prng.range(50, 400));
     await stopQemu(w, src, sdom, 3);
-    if (postcopy) w.event(dst, guest.uuid, S.Resumed, 1);
+    if (postcopy) {
+      // qemuMigrationDstComplete: the guest runs as migrated once post-copy has completed.
+      ddom.reason = 2;
+      w.event(dst, guest.uuid, S.Resumed, 1);
+    }
   } finally {
     sdom.job = false;
     handoff(w, guest, [src, dst], false);
@@ -156,11 +160,22 @@ async function offline(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, a
   const sdom = src.domains.get(guest.uuid);
   if (!sdom?.qemu || sdom.job || src === dst) return;
   sdom.job = true;
+  // The destination's migrate hook cannot tell an offline migration from a live one (libvirt
+  // passes the same arguments and XML), so the source may demote for it: sh on the source is
+  // allowed for as long as after a live migration, and the daemons must end it by then.
+  handoff(w, guest, [src, dst], true);
   const ok = await w.hook(dst, guest, 'migrate');
   sdom.job = false;
+  handoff(w, guest, [src, dst], false);
   if (ok && !abandon) w.event(dst, guest.uuid, S.Defined, 0);
   if (!ok) return;
-  // Later an admin starts the guest there (`virsh start`), as the definition now exists.
+  // Later an admin starts the guest there (`virsh start`). An offline migration left its
+  // definition there; after an abandoned one the admin must define it first (`virsh define`,
+  // which libvirt announces with the same Defined event).
+  if (abandon) {
+    await w.clock.sleep(w.prng.range(1000, 60_000));
+    w.event(dst, guest.uuid, S.Defined, 0);
+  }
   await w.clock.sleep(w.prng.range(1000, 60_000));
   await start(w, dst, guest);
 }

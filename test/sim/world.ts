@@ -7,6 +7,7 @@ import { AuditLog } from '../../src/log/audit.js';
 import type { Logger } from '../../src/log/logger.js';
 import { Coordinator, HookRefusal, type PeerLink } from '../../src/engine/coordinator.js';
 import type { Clock } from '../../src/engine/clock.js';
+import { memoryOwnedStore, type OwnedStore } from '../../src/engine/owned.js';
 import { DiskResolver } from '../../src/domain/resolver.js';
 import { LockTable } from '../../src/locks/table.js';
 import { Lvm } from '../../src/lvm/lvm.js';
@@ -57,6 +58,8 @@ export interface SimHost {
   daemon?: Incarnation;
   /** LVs the admin activated by hand on this host. */
   adminHeld: Set<string>;
+  /** The daemon's record of the LVs it took: in the runtime directory, so it outlives a daemon crash. */
+  owned: OwnedStore;
 }
 
 export class World {
@@ -79,7 +82,7 @@ export class World {
     this.prng = new Prng(seed);
     const ids = Array.from({ length: hostCount }, (_, i) => i + 1);
     this.lvm = new LvmCluster([{ name: 'vg0', lockType: 'sanlock', lvs: LVS }], ids);
-    this.hosts = ids.map((id) => ({ id, name: `h${id}`, domains: new Map(), hookBusy: new Map(), eventsLostUntil: 0, poolsBroken: false, adminHeld: new Set() }));
+    this.hosts = ids.map((id) => ({ id, name: `h${id}`, domains: new Map(), hookBusy: new Map(), eventsLostUntil: 0, poolsBroken: false, adminHeld: new Set(), owned: memoryOwnedStore() }));
     for (const h of this.hosts) this.startDaemon(h);
   }
 
@@ -155,6 +158,7 @@ export class World {
             return new Map<string, string | null>([['pool0', 'vg0']]);
           }),
         jobActive: (uuid) => call(uuid, () => domain(uuid).job),
+        migrationJob: (uuid) => call(uuid, () => (domain(uuid).job ? 'out' : 'none')),
         domainState: (uuid) => call(uuid, () => ({ state: domain(uuid).state, reason: domain(uuid).reason })),
       },
       peers,
@@ -166,6 +170,7 @@ export class World {
       actions: () => ({ prepare: 'exclusive', start: 'none', started: 'none', migrate: 'shared', stopped: 'unlock', release: 'unlock', restore: 'none', reconnect: 'none', attach: 'none' }) as never,
       hookTimeoutMs: () => HOOK_TIMEOUT_MS,
       clock,
+      owned: host.owned,
     });
     host.daemon = inc;
     void inc.coordinator.reconcile('startup').catch((err: unknown) => note(`startup reconcile failed: ${(err as Error).message}`));
