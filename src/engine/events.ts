@@ -43,8 +43,13 @@ export class LibvirtEvents {
           this.reconciler.soon(`domain ${uuid} started without a hook call`);
           return;
         }
+        entry.seenActive = true;
         this.refreshAliasesSoon(uuid);
-        if (detail === StartedDetail.Migrated) return;
+        if (detail === StartedDetail.Migrated) {
+          // The incoming QEMU runs paused; its end (Resumed/Migrated) may be lost: watch for it.
+          if (entry.phase === 'incoming') this.reconciler.watchMigration(entry);
+          return;
+        }
         // A fresh start of a domain we thought incoming (a migration that failed at Prepare) runs here now.
         if (entry.phase !== 'running') await this.lifecycle.toRunning(entry, eventName(event, detail));
         return;
@@ -52,7 +57,11 @@ export class LibvirtEvents {
         if (!entry) return;
         if (detail === SuspendedDetail.Migrated || detail === SuspendedDetail.Postcopy) {
           if (entry.phase === 'running') this.lifecycle.setPhase(entry, 'migrating-out');
-          if (entry.phase === 'migrating-out') entry.switchedOver = true;
+          if (entry.phase === 'migrating-out') {
+            entry.switchedOver = true;
+            // Past the switchover the guest either stops here or resumes here; watch in case the event is lost.
+            this.reconciler.watchMigration(entry);
+          }
         } else if (entry.phase === 'incoming' && detail === SuspendedDetail.Paused) {
           // A migration with VIR_MIGRATE_PAUSED ends with the guest paused here.
           await this.lifecycle.toRunning(entry, eventName(event, detail));

@@ -79,6 +79,24 @@ export class Handoff {
   async onPeerMessage(kind: PeerMessageKind, msg: PeerMessage, peer: string): Promise<PeerAnswer> {
     // Only a live outgoing migration may demote: libvirt is asked first, outside the queue.
     const job = kind === 'demote' ? await this.migrationJob(msg.domain) : undefined;
+    const answer = await this.answer(kind, msg, peer, job);
+    if (kind !== 'demote' || answer.result !== 'demoted' || !this.isOutgoing(job)) return answer;
+    // The migration may have ended between that look and the demotion: look again, and undo.
+    if (this.isOutgoing(await this.migrationJob(msg.domain))) return answer;
+    await this.ctx.queue.run(msg.domain, async () => {
+      const entry = this.ctx.table.domains.get(msg.domain);
+      if (entry?.phase === 'migrating-out' && !entry.switchedOver && !entry.manualDemote) {
+        await this.lifecycle.toRunning(entry, 'its outgoing migration ended while it was demoted');
+      }
+    });
+    return { result: 'refused', detail: `domain ${msg.domain}: its outgoing migration ended; nothing changed` };
+  }
+
+  private isOutgoing(job: MigrationJob | 'unknown' | undefined): boolean {
+    return job === 'out' || (job === 'other' && !this.ctx.deps.libvirt.migrationJob);
+  }
+
+  private answer(kind: PeerMessageKind, msg: PeerMessage, peer: string, job: MigrationJob | 'unknown' | undefined): Promise<PeerAnswer> {
     return this.ctx.queue.run(msg.domain, async () => {
       const entry = this.ctx.table.domains.get(msg.domain);
       const requested = msg.lvs.join(', ');
@@ -88,7 +106,7 @@ export class Handoff {
       switch (kind) {
         case 'demote':
           if (entry.phase === 'migrating-out' && entry.manualDemote) return { result: 'demoted', detail: `domain ${msg.domain}: ${requested} already sh (migrate-out)` };
-          if (job !== 'out' && !(job === 'other' && !this.ctx.deps.libvirt.migrationJob)) {
+          if (!this.isOutgoing(job)) {
             const why = job === 'unknown' ? 'libvirt cannot tell whether it is migrating' : 'no outgoing migration of it runs here';
             this.ctx.logger.warning(`refused a demote request from ${peer} for domain ${entry.name}: ${why}`);
             return { result: 'refused', detail: `domain ${msg.domain}: ${why}; nothing changed` };

@@ -10,7 +10,7 @@ import { currentModes, releaseTarget, releaseTargets } from './policy.js';
 import type { Transitions } from './transitions.js';
 
 /** The timers a domain may have running; all are cancelled when it is released. */
-type TimerKind = 'retry' | 'watch' | 'incoming';
+type TimerKind = 'retry' | 'watch' | 'incoming' | 'settle';
 
 /**
  * The moves every source of input shares: phase changes, taking the domain's own modes back
@@ -61,6 +61,7 @@ export class Lifecycle {
   async toRunning(entry: DomainEntry, cause: string): Promise<void> {
     this.cancelTimer(entry.uuid, 'incoming');
     this.cancelTimer(entry.uuid, 'watch');
+    this.cancelTimer(entry.uuid, 'settle');
     entry.switchedOver = false;
     entry.incoming = undefined;
     this.setPhase(entry, 'running');

@@ -192,7 +192,7 @@ export function planReconcile(input: {
 
   for (const entry of table.domains.values()) {
     if (runningIds.has(entry.uuid)) continue;
-    const pending = (entry.phase === 'starting' || entry.phase === 'incoming') && now - entry.since < startGraceMs;
+    const pending = (entry.phase === 'starting' || entry.phase === 'incoming') && !entry.seenActive && now - entry.since < startGraceMs;
     if (pending) {
       for (const [lv, mode] of entry.wanted) need(lv, mode);
     } else {

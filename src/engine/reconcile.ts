@@ -204,6 +204,40 @@ export class Reconciler {
   }
 
   /**
+   * A migration whose end event may never come (libvirt-dbus restarted, the other daemon down):
+   * every promote_grace, ask libvirt where it stands, and once the guest runs here with no
+   * migration left, take its own modes. Runs until the domain leaves the migration phase.
+   */
+  watchMigration(entry: DomainEntry): void {
+    const { queue, table, logger, deps } = this.ctx;
+    const current = () => table.domains.get(entry.uuid) === entry && isMigrating(entry.phase) && !(entry.manualDemote && !entry.switchedOver);
+    this.lifecycle.setTimer(entry.uuid, 'settle', deps.migration().promoteGraceMs, () => {
+      void (async () => {
+        if (!current()) return;
+        const listed = (await deps.libvirt.listActiveDomains()).includes(entry.uuid);
+        const view = listed ? await this.migrationView(entry.uuid) : undefined;
+        if (!listed && entry.seenActive) {
+          // Gone from libvirt, and its Stopped event missed: reconcile releases it.
+          this.soon(`domain ${entry.name} was ${entry.phase} and is no longer active`);
+          return;
+        }
+        await queue.run(entry.uuid, async () => {
+          if (!current()) return;
+          if (view?.state === 'settled') {
+            logger.warning(`domain ${entry.name} runs here with no migration job but was ${entry.phase}; taking its own lock modes`);
+            await this.lifecycle.toRunning(entry, 'migration over (its end event was missed)');
+            return;
+          }
+          this.watchMigration(entry);
+        });
+      })().catch((err: unknown) => {
+        logger.warning(`checking the migration of ${entry.name} failed: ${(err as Error).message}; trying again`);
+        if (current()) this.watchMigration(entry);
+      });
+    });
+  }
+
+  /**
    * Where a listed domain's migration stands. Paused for a migration, running post-copy, or with a
    * migration job: still migrating. Running with no job: settled, whatever the table thought.
    */
@@ -231,6 +265,7 @@ export class Reconciler {
     const { table, clock, logger, ownership } = this.ctx;
     const existing = table.domains.get(domain.uuid);
     if (existing) {
+      existing.seenActive = true;
       if (existing.phase === 'starting' || existing.phase === 'releasing') this.lifecycle.setPhase(existing, 'running');
       if (domain.complete) {
         existing.own = new Map(domain.own);
@@ -267,10 +302,12 @@ export class Reconciler {
       own: new Map(domain.own),
       aliases: domain.aliases,
       incoming: phase === 'incoming' ? 'prepared' : undefined,
+      seenActive: true,
     };
     table.domains.set(domain.uuid, entry);
     await ownership.claim([...entry.wanted.keys()].filter((lv) => table.held.has(lv)));
     if (phase === 'migrating-out') this.handoff.watchDemoted(entry, false);
+    if (phase !== 'running') this.watchMigration(entry);
     return entry;
   }
 

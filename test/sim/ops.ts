@@ -230,7 +230,7 @@ export async function runStep(w: World, step: Step): Promise<void> {
           if (!a) return;
           if (to.domains.get(g.uuid)?.job) return;
           if (a.result === 'demoted') w.violate('demote-without-migration', `${to.name} demoted ${g.name} for ${from.name} without an outgoing migration job`);
-          else if (a.detail.includes(g.name)) w.violate('demote-refusal-leak', `${to.name} refused a demote with details of ${g.name}: ${a.detail}`);
+          else if (new RegExp(`\\b${g.name}\\b`).test(a.detail)) w.violate('demote-refusal-leak', `${to.name} refused a demote with details of ${g.name}: ${a.detail}`);
         },
         () => undefined,
       );

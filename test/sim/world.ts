@@ -244,7 +244,7 @@ export class World {
     const dom = target.domains.get(message.domain);
     if (dom?.job) return;
     if (result === 'demoted') this.violate('demote-without-migration', `${target.name} demoted ${message.domain} for a peer although it has no outgoing migration job`);
-    else if (dom && detail.includes(dom.guest.name)) this.violate('demote-refusal-leak', `${target.name} refused a demote with details of its guest: ${detail}`);
+    else if (dom && new RegExp(`\\b${dom.guest.name}\\b`).test(detail)) this.violate('demote-refusal-leak', `${target.name} refused a demote with details of its guest: ${detail}`);
   }
 
   // ---- libvirt side: hooks and events -------------------------------------------------------
