@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { type Config, hookGatedOps, loadConfig, planReload, type ReloadPlan } from './config/index.js';
 import { BusConnection } from './dbus/bus.js';
 import { ControlService } from './control/service.js';
+import { defaultHookFileRules } from './control/hook-file.js';
 import { BUS_NAME } from './control/names.js';
 import { Coordinator } from './engine/coordinator.js';
 import { DiskResolver } from './domain/resolver.js';
@@ -66,6 +67,7 @@ export class Daemon {
       hookTimeoutMs: () => cfg().hook.timeoutMs,
       migration: () => cfg().migration,
       owned: fileOwnedStore(cfg().hook.runtimeDir),
+      releaseForeign: () => cfg().volumes.releaseForeign,
       peers: peerClient ? { hosts: () => peerClient.hosts, send: (peer, kind, message) => peerClient.send(peer, kind, message) } : undefined,
     });
     this.coordinator = coordinator;
@@ -92,6 +94,8 @@ export class Daemon {
         libvirtOwner: () => libvirt.libvirtOwner,
       },
       { reload: () => this.reload() },
+      // The runtime directory changes only with a restart.
+      () => defaultHookFileRules(cfg().hook.runtimeDir),
     );
     control.start();
 

@@ -104,6 +104,7 @@ export class Reconciler {
       }
       const resolved = await resolver.resolve(disks.name, disks.disks);
       for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
+      for (const w of resolved.warnings ?? []) report.problems.push(`domain ${disks.name}: ${w}`);
       // A domain the table does not know (daemon restarted), or one the table has in a migration
       // (its end event may have been lost): ask libvirt where the migration stands.
       if (resolved.wanted.size > 0 && (!known || isMigrating(known.phase))) views.set(uuid, await this.migrationView(uuid));

@@ -38,7 +38,7 @@ export function daemonConfig(input: DaemonConfigInput): DaemonConfig {
     config.peers = {
       listen: `${input.self.ip}:${PEER_PORT}`,
       hosts: input.peers.map((p) => ({ name: p.name, url: `https://${p.ip}:${PEER_PORT}`, host_id: p.hostId })),
-      tls: { ca: input.tls.ca, cert: input.tls.cert, key: input.tls.key },
+      tls: { ca: input.tls.ca, cert: input.tls.cert, key: input.tls.key, client_cert: input.tls.cert, client_key: input.tls.key },
       allow: input.peers.map((p) => p.name),
     };
     config.migration = { demote_timeout: '30s' };
