@@ -1,7 +1,8 @@
 #!/bin/bash
 # The test command of the README (npm test), in three stages, each with its own summary:
 #   1. unit and integration tests: a private dbus-daemon, the real libvirt-dbus (Test driver),
-#      the LVM simulator and the built daemon;
+#      the LVM simulator and the built daemon; and the seeded cluster simulation (10,000
+#      schedules of the real engine on 2 to 4 simulated hosts);
 #   2. end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
 #   3. the real lvmlockd + sanlock test bed in QEMU guests, holding the simulator and the
 #      daemon's LVM layer to the same contract.
@@ -36,7 +37,7 @@ stage() {
 }
 
 bash scripts/ensure-deps.sh || exit 1
-stage "unit and integration tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/
+stage "unit, integration and cluster simulation tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/sim/
 stage "end-to-end migration tests" bash scripts/test-e2e.sh
 stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 

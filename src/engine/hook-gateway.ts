@@ -59,6 +59,11 @@ export class HookGateway {
     if (decideHook(op, req.subop, table.domains.get(disks.uuid), actions).kind === 'allow' && op !== 'prepare' && op !== 'migrate') {
       return `${op} ${req.subop}: nothing to do`;
     }
+    if (!this.reconciler.ready) {
+      // The daemon owns its bus name only after its first reconcile; a caller that got here
+      // earlier would be answered from a table that does not yet know what runs on this host.
+      throw new HookRefusal(`${op} of domain ${disks.name} refused: the daemon is still starting and does not yet know which locks this host holds`);
+    }
     const resolved = await deps.resolver.resolve(disks.name, disks.disks);
     return queue.run(disks.uuid, async () => {
       const entry = table.domains.get(disks.uuid);
@@ -71,6 +76,13 @@ export class HookGateway {
       }
       if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
       if (clock.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
+      if (decision.phase === 'incoming') {
+        // lvmlockd would turn a local ex into sh in place: whatever holds it here would lose it.
+        const exHere = [...resolved.wanted.keys()].filter((lv) => table.held.get(lv)?.mode === 'ex');
+        if (exHere.length > 0) {
+          throw new HookRefusal(`${op} of domain ${disks.name} refused: ${exHere.join(', ')} already held exclusively on this host (a running domain or an admin's activation)`);
+        }
+      }
       return this.take(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
     });
   }

@@ -1,20 +1,29 @@
+import type { LockMode } from '../locks/lv.js';
+
 /**
  * The LVs this daemon took, remembered across daemon restarts so that reconcile releases only
  * those: an LV an admin activated by hand (a copy, a backup, a volume upload) is never ours to
- * release. The record lives in the runtime directory, which is cleared at boot like the
- * activations themselves.
+ * release. Each record also names the domain it was taken for and that domain's own mode, so a
+ * restarted daemon that cannot resolve some of a running domain's disks still knows they are its.
+ * The record lives in the runtime directory, which is cleared at boot like the activations.
  */
-export interface OwnedStore {
-  load(): Promise<string[]>;
-  save(lvs: string[]): Promise<void>;
+export interface OwnedLv {
+  lv: string;
+  domain?: string;
+  mode?: LockMode;
 }
 
-export function memoryOwnedStore(initial: string[] = []): OwnedStore & { saved: string[] } {
+export interface OwnedStore {
+  load(): Promise<OwnedLv[]>;
+  save(records: OwnedLv[]): Promise<void>;
+}
+
+export function memoryOwnedStore(initial: OwnedLv[] = []): OwnedStore & { saved: OwnedLv[] } {
   const store = {
     saved: [...initial],
-    load: async () => [...store.saved],
-    save: async (lvs: string[]) => {
-      store.saved = [...lvs];
+    load: async () => store.saved.map((r) => ({ ...r })),
+    save: async (records: OwnedLv[]) => {
+      store.saved = records.map((r) => ({ ...r }));
     },
   };
   return store;
@@ -30,7 +39,7 @@ export class Ownership {
   private loaded: Promise<void> | undefined;
 
   constructor(
-    readonly lvs: Set<string>,
+    readonly lvs: Map<string, Omit<OwnedLv, 'lv'>>,
     private readonly store: OwnedStore,
     private readonly onError: (message: string) => void,
   ) {}
@@ -38,8 +47,8 @@ export class Ownership {
   /** Reads the record once; later calls wait for that first read. */
   ready(): Promise<void> {
     this.loaded ??= this.store.load().then(
-      (lvs) => {
-        for (const lv of lvs) this.lvs.add(lv);
+      (records) => {
+        for (const { lv, ...owner } of records) if (!this.lvs.has(lv)) this.lvs.set(lv, owner);
       },
       (err: unknown) => this.onError(`cannot read which LVs this daemon took before: ${(err as Error).message}; held LVs no domain uses count as not ours`),
     );
@@ -50,13 +59,14 @@ export class Ownership {
     return this.lvs.has(lv);
   }
 
-  claim(lvs: Iterable<string>): Promise<void> {
+  /** Records the LVs as ours, for the given domain and its own modes. */
+  claim(records: OwnedLv[]): Promise<void> {
     let changed = false;
-    for (const lv of lvs) {
-      if (!this.lvs.has(lv)) {
-        this.lvs.add(lv);
-        changed = true;
-      }
+    for (const { lv, domain, mode } of records) {
+      const old = this.lvs.get(lv);
+      if (old && old.domain === domain && old.mode === mode) continue;
+      this.lvs.set(lv, { domain, mode });
+      changed = true;
     }
     return changed ? this.persist() : this.writing;
   }
@@ -71,7 +81,7 @@ export class Ownership {
   private persist(): Promise<void> {
     this.writing = this.writing.then(async () => {
       try {
-        await this.store.save([...this.lvs].sort());
+        await this.store.save([...this.lvs].sort(([a], [b]) => a.localeCompare(b)).map(([lv, owner]) => ({ lv, ...owner })));
       } catch (err) {
         this.onError(`cannot record which LVs this daemon holds: ${(err as Error).message}; after a restart they would count as not ours and be left alone`);
       }

@@ -138,6 +138,8 @@ export interface RunningDomain {
   aliases: Map<string, string[]>;
   /** False when its XML could not be read or a disk not resolved: keep what the table knows. */
   complete: boolean;
+  /** Its XML could not be read at all (a slow call, or gone meanwhile). */
+  unreadable?: boolean;
   /** What libvirt shows of a migration in progress, for a domain the table does not know. */
   migration?: 'incoming' | 'outgoing';
 }
@@ -179,7 +181,7 @@ export function planReconcile(input: {
   now: number;
   startGraceMs: number;
   /** LVs the daemon took; others are never released unless releaseForeign. */
-  owned: ReadonlySet<string>;
+  owned: { has(lv: string): boolean; get(lv: string): { domain?: string } | undefined };
   releaseForeign: boolean;
 }): ReconcilePlan {
   const { running, held, table, now, startGraceMs, owned, releaseForeign } = input;
@@ -222,8 +224,14 @@ export function planReconcile(input: {
     }
   }
 
-  // A running domain that could not be read completely may use any held LV: release nothing.
-  const unreadable = running.filter((d) => !d.complete).map((d) => d.name);
+  // A running domain that could not be read completely may use any held LV, except one recorded
+  // as taken for another domain, which is not running here.
+  const incomplete = running.filter((d) => !d.complete);
+  const unreadable = incomplete.map((d) => d.name);
+  const mayBelongToUnread = (lv: string) => {
+    const owner = owned.get(lv)?.domain;
+    return owner === undefined || owner === '-' || incomplete.some((d) => d.uuid === owner);
+  };
   for (const lv of [...held.keys()].sort()) {
     if (needed.has(lv)) continue;
     if (!owned.has(lv)) {
@@ -235,12 +243,13 @@ export function planReconcile(input: {
     }
     plan.release.push(lv);
   }
-  if (unreadable.length > 0 && plan.release.length > 0) {
+  const heldBack = unreadable.length > 0 ? plan.release.filter(mayBelongToUnread) : [];
+  if (heldBack.length > 0) {
     plan.problems.push(
-      `not releasing ${plan.release.join(', ')}: running domain${unreadable.length > 1 ? 's' : ''} ${unreadable.join(', ')} could not be read completely and may use them`,
+      `not releasing ${heldBack.join(', ')}: running domain${unreadable.length > 1 ? 's' : ''} ${unreadable.join(', ')} could not be read completely and may use them`,
     );
-    plan.release = [];
-    plan.foreignReleased = [];
+    plan.release = plan.release.filter((lv) => !heldBack.includes(lv));
+    plan.foreignReleased = plan.foreignReleased.filter((lv) => !heldBack.includes(lv));
   }
   return plan;
 }

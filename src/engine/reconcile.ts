@@ -5,6 +5,7 @@ import { lvKey, type TargetMode } from '../locks/lv.js';
 import type { DomainEntry, Phase } from '../locks/table.js';
 import { describeFailure } from '../lvm/errors.js';
 import type { EngineContext } from './context.js';
+import type { OwnedLv } from './owned.js';
 import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
 import { currentModes, isMigrating, planReconcile, type RunningDomain, takeTargets } from './policy.js';
@@ -37,6 +38,8 @@ export class Reconciler {
   private next: Promise<ReconcileReport> | undefined;
   private readonly stoppedAt = new Map<string, number>();
   last: ReconcileReport | undefined;
+  /** Set once a reconcile has completed: before that the table does not know what runs here. */
+  ready = false;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -90,6 +93,8 @@ export class Reconciler {
     }
     const uuids = await libvirt.listActiveDomains();
     const views = new Map<string, MigrationView>();
+    /** Something changed while it was read: read again soon rather than at the next timer. */
+    let followUp = false;
     // Domains are read a few at a time: libvirt-dbus answers calls concurrently, and one at a
     // time would make a large host's reconcile wait on every round trip in turn.
     const running = await mapConcurrent(uuids, 8, async (uuid): Promise<RunningDomain> => {
@@ -99,8 +104,9 @@ export class Reconciler {
         disks = await parseDomainXmlAsync(await libvirt.domainXml(uuid));
       } catch (err) {
         // Listed but unreadable (a slow call, or gone meanwhile): keep what the table knows.
-        if (!/not found|no domain/i.test((err as Error).message)) report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
-        return { uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false };
+        if (/not found|no domain/i.test((err as Error).message)) followUp = true;
+        else report.problems.push(`domain ${uuid}: ${(err as Error).message}`);
+        return { uuid, name: known?.name ?? uuid, own: new Map(), aliases: new Map(), complete: false, unreadable: true };
       }
       const resolved = await resolver.resolve(disks.name, disks.disks);
       for (const e of resolved.errors) report.problems.push(`domain ${disks.name}: ${e}`);
@@ -139,7 +145,6 @@ export class Reconciler {
     report.problems.push(...plan.problems);
     report.notOurs.push(...plan.notOurs);
 
-    let followUp = false;
     const guard = (what: string) => (err: unknown) => {
       report.problems.push(`${what}: ${(err as Error).message}`);
     };
@@ -194,6 +199,7 @@ export class Reconciler {
     for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
     if (followUp) this.soon(`${cause}: a domain stopped while it was being read`);
 
+    this.ready = true;
     report.ms = clock.now() - started;
     report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: clock.now() - lvmDone };
     this.last = report;
@@ -284,32 +290,45 @@ export class Reconciler {
         return existing;
       }
       existing.wanted = currentModes(existing.own, existing.phase);
-      await ownership.claim([...existing.wanted.keys()].filter((lv) => table.held.has(lv)));
+      await ownership.claim(this.records(existing));
       return existing;
     }
-    if (domain.own.size === 0) return undefined;
+    // Not even its XML could be read: nothing to adopt yet; its LVs are kept, and the next
+    // reconcile (or the Stopped event) decides.
+    if (domain.unreadable) return undefined;
+    const own = new Map(domain.own);
+    if (!domain.complete) {
+      // Disks that did not resolve: the LVs recorded as taken for this domain are still its own.
+      for (const [lv, owner] of table.owned) if (owner.domain === domain.uuid && table.held.has(lv) && !own.has(lv)) own.set(lv, owner.mode ?? 'ex');
+    }
+    if (own.size === 0) return undefined;
     // Restarted mid-migration: an incoming guest keeps sh; an outgoing one that already holds
     // sh keeps it until the migration ends (its Stopped or Resumed event settles it).
-    const holdsShared = [...domain.own.keys()].some((lv) => table.held.get(lv)?.mode === 'sh' && domain.own.get(lv) === 'ex');
+    const holdsShared = [...own.keys()].some((lv) => table.held.get(lv)?.mode === 'sh' && own.get(lv) === 'ex');
     const phase: Phase = domain.migration === 'incoming' ? 'incoming' : domain.migration === 'outgoing' && holdsShared ? 'migrating-out' : 'running';
     if (phase !== 'running') logger.notice(`domain ${domain.name} is in a migration (${domain.migration}); keeping its LVs shared`);
-    if (!domain.complete) logger.warning(`domain ${domain.name}: adopting the LVs that resolved (${[...domain.own.keys()].join(', ')}); the rest could not be read`);
+    if (!domain.complete) logger.warning(`domain ${domain.name}: adopting the LVs that resolved or were taken for it (${[...own.keys()].join(', ')}); the rest could not be read`);
     const entry: DomainEntry = {
       uuid: domain.uuid,
       name: domain.name,
       phase,
       since: clock.now(),
-      wanted: currentModes(domain.own, phase),
-      own: new Map(domain.own),
+      wanted: currentModes(own, phase),
+      own,
       aliases: domain.aliases,
       incoming: phase === 'incoming' ? 'prepared' : undefined,
       seenActive: true,
     };
     table.domains.set(domain.uuid, entry);
-    await ownership.claim([...entry.wanted.keys()].filter((lv) => table.held.has(lv)));
+    await ownership.claim(this.records(entry));
     if (phase === 'migrating-out') this.handoff.watchDemoted(entry, false);
     if (phase !== 'running') this.watchMigration(entry);
     return entry;
+  }
+
+  /** The held LVs of a running domain, as ownership records: adopted, they are ours. */
+  private records(entry: DomainEntry): OwnedLv[] {
+    return [...entry.wanted.keys()].filter((lv) => this.ctx.table.held.has(lv)).map((lv) => ({ lv, domain: entry.uuid, mode: entry.own.get(lv) }));
   }
 
   /** Releases a held LV no local domain uses; rechecked under the LV's mutex, right before lvchange. */

@@ -1,4 +1,4 @@
-import { lvKey, type TargetMode } from '../locks/lv.js';
+import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
 import { KeyedMutex } from '../locks/queue.js';
 import { describeFailure, type LvFailure } from '../lvm/errors.js';
 import type { EngineContext } from './context.js';
@@ -8,6 +8,8 @@ export interface Actor {
   uuid: string;
   name: string;
   peer?: string;
+  /** A domain's own modes, recorded with the LVs taken for it. */
+  own?: Map<string, LockMode>;
 }
 
 /**
@@ -38,8 +40,11 @@ export class Transitions {
         const now = recheck ? recheck(lv) : to;
         if (now) targets.set(lv, now);
       }
+      const own = 'own' in actor ? actor.own : undefined;
       const claims = [...targets].filter(([lv, to]) => to !== 'off' && !ownership.has(lv)).map(([lv]) => lv);
-      await ownership.claim(claims);
+      await ownership.claim(
+        [...targets].filter(([, to]) => to !== 'off').map(([lv, to]) => ({ lv, domain: actor.uuid, mode: own?.get(lv) ?? (to as LockMode) })),
+      );
       const results = await Promise.all(
         groupTransitions(targets).map(async (t) => {
           const from = new Map(t.lvs.map((lv) => [lv, table.held.get(lvKey({ vg: t.vg, lv }))?.mode ?? 'none']));

@@ -69,7 +69,7 @@ export class LockTable {
   readonly domains = new Map<string, DomainEntry>();
   readonly held = new Map<string, HeldLock>();
   /** LVs this daemon took (or adopted for a running domain); held LVs outside it are not ours. */
-  readonly owned = new Set<string>();
+  readonly owned = new Map<string, { domain?: string; mode?: LockMode }>();
 
   usersOf(lv: string, exceptUuid?: string): DomainEntry[] {
     const users: DomainEntry[] = [];

@@ -97,7 +97,7 @@ describe('transitions', () => {
 });
 
 /** The daemon took every LV these tests hold, unless a test says otherwise. */
-const ALL_OURS: ReadonlySet<string> = new Set(['vg0/lv1', 'vg0/lv2', 'vg0/lv5', 'vg0/lv7', 'vg0/lv9']);
+const ALL_OURS = new Map(['vg0/lv1', 'vg0/lv2', 'vg0/lv5', 'vg0/lv7', 'vg0/lv9'].map((lv) => [lv, {}]));
 
 describe('reconcile plan', () => {
   test('takes what a running domain misses and releases what nobody uses', () => {
@@ -195,7 +195,7 @@ describe('reconcile plan', () => {
     assert.deepEqual(plan.release, []);
   });
   test('a held LV the daemon did not take is reported as not ours and left alone, unless release_foreign', () => {
-    const input = { running: [], held: new Map([['vg0/admin', 'ex' as const], ['vg0/lv9', 'ex' as const]]), table: new LockTable(), now: 0, startGraceMs: 100, owned: new Set(['vg0/lv9']) };
+    const input = { running: [], held: new Map([['vg0/admin', 'ex' as const], ['vg0/lv9', 'ex' as const]]), table: new LockTable(), now: 0, startGraceMs: 100, owned: new Map([['vg0/lv9', {}]]) };
     const plan = planReconcile({ ...input, releaseForeign: false });
     assert.deepEqual(plan.release, ['vg0/lv9']);
     assert.deepEqual(plan.notOurs, ['vg0/admin']);
@@ -215,5 +215,18 @@ describe('reconcile plan', () => {
     });
     assert.deepEqual(plan.release, []);
     assert.match(plan.problems.join(), /not releasing vg0\/lv2: running domain vm-p could not be read completely/);
+  });
+  test('with a domain read only in part, an LV recorded as taken for a domain no longer running is still released', () => {
+    const plan = planReconcile({
+      running: [{ uuid: 'p', name: 'vm-p', own: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), complete: false }],
+      held: new Map([['vg0/lv1', 'ex'], ['vg0/lv2', 'sh'], ['vg0/lv3', 'ex']]),
+      table: new LockTable(),
+      now: 0,
+      startGraceMs: 100,
+      owned: new Map([['vg0/lv1', { domain: 'p' }], ['vg0/lv2', { domain: 'gone' }], ['vg0/lv3', { domain: 'p' }]]),
+      releaseForeign: false,
+    });
+    assert.deepEqual(plan.release, ['vg0/lv2']);
+    assert.match(plan.problems.join(), /not releasing vg0\/lv3: running domain vm-p/);
   });
 });
