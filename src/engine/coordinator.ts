@@ -5,6 +5,7 @@ import { LibvirtEvents } from './events.js';
 import { Handoff } from './handoff.js';
 import { HookGateway, type HookRequest } from './hook-gateway.js';
 import { Lifecycle } from './lifecycle.js';
+import { MigrationWatch } from './migration-watch.js';
 import { PeerNotices } from './notices.js';
 import { type ReconcileReport, Reconciler } from './reconcile.js';
 import { Transitions } from './transitions.js';
@@ -34,9 +35,11 @@ export class Coordinator {
     const notices = new PeerNotices(this.ctx);
     this.lifecycle = new Lifecycle(this.ctx, transitions, notices);
     this.handoff = new Handoff(this.ctx, transitions, this.lifecycle);
-    this.reconciler = new Reconciler(this.ctx, transitions, this.lifecycle, this.handoff);
+    const watch = new MigrationWatch(this.ctx, this.lifecycle, this.handoff);
+    this.reconciler = new Reconciler(this.ctx, transitions, this.lifecycle, this.handoff, watch);
+    watch.requestReconcile = (cause) => this.reconciler.soon(cause);
     this.handoff.onSourceReleased = (cause) => this.reconciler.soon(cause);
-    this.events = new LibvirtEvents(this.ctx, transitions, this.lifecycle, this.reconciler);
+    this.events = new LibvirtEvents(this.ctx, transitions, this.lifecycle, this.reconciler, watch);
     this.gateway = new HookGateway(this.ctx, transitions, this.lifecycle, this.handoff, notices, this.reconciler);
   }
 

@@ -5,6 +5,7 @@ import { describeFailure } from '../lvm/errors.js';
 import type { EngineContext } from './context.js';
 import type { Lifecycle } from './lifecycle.js';
 import { isMigrating, localConflicts } from './policy.js';
+import type { MigrationWatch } from './migration-watch.js';
 import type { Reconciler } from './reconcile.js';
 import type { Transitions } from './transitions.js';
 
@@ -15,6 +16,7 @@ export class LibvirtEvents {
     private readonly transitions: Transitions,
     private readonly lifecycle: Lifecycle,
     private readonly reconciler: Reconciler,
+    private readonly watch: MigrationWatch,
   ) {}
 
   onDomainEvent(uuid: string, event: number, detail: number): Promise<void> {
@@ -47,7 +49,7 @@ export class LibvirtEvents {
         this.refreshAliasesSoon(uuid);
         if (detail === StartedDetail.Migrated) {
           // The incoming QEMU runs paused; its end (Resumed/Migrated) may be lost: watch for it.
-          if (entry.phase === 'incoming') this.reconciler.watchMigration(entry);
+          if (entry.phase === 'incoming') this.watch.watch(entry);
           return;
         }
         // A fresh start of a domain we thought incoming (a migration that failed at Prepare) runs here now.
@@ -60,7 +62,7 @@ export class LibvirtEvents {
           if (entry.phase === 'migrating-out') {
             entry.switchedOver = true;
             // Past the switchover the guest either stops here or resumes here; watch in case the event is lost.
-            this.reconciler.watchMigration(entry);
+            this.watch.watch(entry);
           }
         } else if (entry.phase === 'incoming' && detail === SuspendedDetail.Paused) {
           // A migration with VIR_MIGRATE_PAUSED ends with the guest paused here.

@@ -1,6 +1,5 @@
 import { type DomainDisks } from '../domain/disks.js';
 import { parseDomainXmlAsync } from '../domain/parse-async.js';
-import { DomainState, PausedReason, RunningReason } from '../libvirt/enums.js';
 import { lvKey, type TargetMode } from '../locks/lv.js';
 import type { DomainEntry, Phase } from '../locks/table.js';
 import { describeFailure } from '../lvm/errors.js';
@@ -8,6 +7,7 @@ import type { EngineContext } from './context.js';
 import type { OwnedLv } from './owned.js';
 import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { MigrationView, MigrationWatch } from './migration-watch.js';
 import { currentModes, isMigrating, planReconcile, type RunningDomain, takeTargets } from './policy.js';
 import type { Transitions } from './transitions.js';
 
@@ -25,8 +25,6 @@ export interface ReconcileReport {
   phasesMs?: { domains: number; lvm: number; fix: number };
 }
 
-/** What libvirt says of a listed domain's migration, read outside its queue. */
-type MigrationView = { state: 'migrating' | 'settled' | 'unknown'; direction?: 'incoming' | 'outgoing' };
 
 /**
  * Compares what runs (libvirt) with what lvmlockd holds, and fixes what it can: adopts running
@@ -46,6 +44,7 @@ export class Reconciler {
     private readonly transitions: Transitions,
     private readonly lifecycle: Lifecycle,
     private readonly handoff: Handoff,
+    private readonly watch: MigrationWatch,
   ) {}
 
   /** A Stopped event: a reconcile that read the domain before it stopped must not adopt it. */
@@ -113,7 +112,7 @@ export class Reconciler {
       for (const w of resolved.warnings ?? []) report.problems.push(`domain ${disks.name}: ${w}`);
       // A domain the table does not know (daemon restarted), or one the table has in a migration
       // (its end event may have been lost): ask libvirt where the migration stands.
-      if (resolved.wanted.size > 0 && (!known || isMigrating(known.phase))) views.set(uuid, await this.migrationView(uuid));
+      if (resolved.wanted.size > 0 && (!known || isMigrating(known.phase))) views.set(uuid, await this.watch.view(uuid));
       const view = views.get(uuid);
       return {
         uuid,
@@ -210,64 +209,6 @@ export class Reconciler {
     return report;
   }
 
-  /**
-   * A migration whose end event may never come (libvirt-dbus restarted, the other daemon down):
-   * every promote_grace, ask libvirt where it stands, and once the guest runs here with no
-   * migration left, take its own modes. Runs until the domain leaves the migration phase.
-   */
-  watchMigration(entry: DomainEntry): void {
-    const { queue, table, logger, deps } = this.ctx;
-    const current = () => table.domains.get(entry.uuid) === entry && isMigrating(entry.phase) && !(entry.manualDemote && !entry.switchedOver);
-    this.lifecycle.setTimer(entry.uuid, 'settle', deps.migration().promoteGraceMs, () => {
-      void (async () => {
-        if (!current()) return;
-        const listed = (await deps.libvirt.listActiveDomains()).includes(entry.uuid);
-        const view = listed ? await this.migrationView(entry.uuid) : undefined;
-        if (!listed && entry.seenActive) {
-          // Gone from libvirt, and its Stopped event missed: reconcile releases it.
-          this.soon(`domain ${entry.name} was ${entry.phase} and is no longer active`);
-          return;
-        }
-        await queue.run(entry.uuid, async () => {
-          if (!current()) return;
-          if (view?.state === 'settled') {
-            logger.warning(`domain ${entry.name} runs here with no migration job but was ${entry.phase}; taking its own lock modes`);
-            await this.lifecycle.toRunning(entry, 'migration over (its end event was missed)');
-            return;
-          }
-          this.watchMigration(entry);
-        });
-      })().catch((err: unknown) => {
-        logger.warning(`checking the migration of ${entry.name} failed: ${(err as Error).message}; trying again`);
-        if (current()) this.watchMigration(entry);
-      });
-    });
-  }
-
-  /**
-   * Where a listed domain's migration stands. Paused for a migration, running post-copy, or with a
-   * migration job: still migrating. Running with no job: settled, whatever the table thought.
-   */
-  private async migrationView(uuid: string): Promise<MigrationView> {
-    const { libvirt } = this.ctx.deps;
-    try {
-      const { state, reason } = await libvirt.domainState(uuid);
-      const job = await this.handoff.migrationJob(uuid);
-      const postcopy =
-        (state === DomainState.Running && (reason === RunningReason.Postcopy || reason === RunningReason.PostcopyFailed)) ||
-        (state === DomainState.Paused && (reason === PausedReason.Postcopy || reason === PausedReason.PostcopyFailed));
-      if (state === DomainState.Paused && reason === PausedReason.Migration) return { state: 'migrating', direction: job === 'out' ? 'outgoing' : 'incoming' };
-      if (postcopy) return { state: 'migrating', direction: job === 'out' || state === DomainState.Paused ? 'outgoing' : 'incoming' };
-      if (job === 'out' || job === 'in') return { state: 'migrating', direction: job === 'out' ? 'outgoing' : 'incoming' };
-      if (job === 'unknown') return { state: 'unknown' };
-      if (job === 'other' && !libvirt.migrationJob) return { state: 'migrating', direction: 'outgoing' };
-      return { state: 'settled' };
-    } catch {
-      // A domain gone meanwhile: nothing to infer.
-      return { state: 'unknown' };
-    }
-  }
-
   private async upsertRunning(domain: RunningDomain, view: MigrationView | undefined): Promise<DomainEntry | undefined> {
     const { table, clock, logger, ownership } = this.ctx;
     const existing = table.domains.get(domain.uuid);
@@ -322,7 +263,7 @@ export class Reconciler {
     table.domains.set(domain.uuid, entry);
     await ownership.claim(this.records(entry));
     if (phase === 'migrating-out') this.handoff.watchDemoted(entry, false);
-    if (phase !== 'running') this.watchMigration(entry);
+    if (phase !== 'running') this.watch.watch(entry);
     return entry;
   }
 
