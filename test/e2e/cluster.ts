@@ -19,7 +19,7 @@ import { blankBootSector, busyBootSector } from './boot-sector.js';
 import { type TlsFiles, makePeerCertificates } from './certs.js';
 import { type DaemonConfig, type PeerHost, daemonConfig, renderDaemonConfig } from './daemon-config.js';
 import { type GuestDisk, disksOfXml, guestXml, lvKeyOfDev } from './guest.js';
-import { INSTANCE_MOUNT_POINTS, Instance, type InstanceSpec } from './instance.js';
+import { type HookCall, INSTANCE_MOUNT_POINTS, Instance, type InstanceSpec } from './instance.js';
 import { type Holders, LockSampler, formatTimeline, historyViolations, qemuLifetimes, readHolders, readSimLog } from './lock-timeline.js';
 import { MachineLock } from './machine-lock.js';
 import { HostMountPoints } from './mount-points.js';
@@ -281,10 +281,13 @@ export class E2eCluster {
     return where;
   }
 
-  /** Starts a p2p live migration (MigrateToURI3 on the source); `done` settles when libvirt answers. */
-  startMigration(guest: Guest, from: Instance, to: Instance, opts: { bandwidthMiB?: number } = {}): Migration {
+  /**
+   * Starts a p2p live migration (MigrateToURI3 on the source); `done` settles when libvirt answers.
+   * `flags` replaces the live flags (e.g. OFFLINE_MIGRATE_FLAGS).
+   */
+  startMigration(guest: Guest, from: Instance, to: Instance, opts: { bandwidthMiB?: number; flags?: number } = {}): Migration {
     const t0 = Date.now();
-    const done = from.libvirt.migrateToUri3(guest.uuid, to.libvirtUri, { bandwidthMiB: opts.bandwidthMiB }).then(
+    const done = from.libvirt.migrateToUri3(guest.uuid, to.libvirtUri, { bandwidthMiB: opts.bandwidthMiB, flags: opts.flags }).then(
       () => ({ ok: true, ms: Date.now() - t0 }),
       (err: Error) => ({ ok: false, error: err.message, ms: Date.now() - t0 }),
     );
@@ -292,8 +295,26 @@ export class E2eCluster {
     return { t0, done };
   }
 
-  migrate(guest: Guest, from: Instance, to: Instance, opts: { bandwidthMiB?: number } = {}): Promise<MigrationOutcome> {
+  migrate(guest: Guest, from: Instance, to: Instance, opts: { bandwidthMiB?: number; flags?: number } = {}): Promise<MigrationOutcome> {
     return this.startMigration(guest, from, to, opts).done;
+  }
+
+  /**
+   * Defines a domain on an instance without starting it and without counting it among the
+   * cluster's guests (the invariant checks map QEMU lifetimes to guests by name): e.g. a
+   * different domain that takes the name of a guest on another host.
+   */
+  async defineDomain(on: Instance, spec: { name: string; uuid?: string; disks: GuestDisk[] }): Promise<string> {
+    const uuid = spec.uuid ?? randomUUID();
+    await this.timed(`define ${spec.name} (${uuid}) on ${on.name}`, () =>
+      on.libvirt.define(guestXml({ name: spec.name, uuid, disks: spec.disks, emulator: this.emulator })),
+    );
+    return uuid;
+  }
+
+  /** The hook calls libvirt made for a guest on an instance since a moment, in order. */
+  async hookCallsSince(on: Instance, guest: Guest, since: number): Promise<HookCall[]> {
+    return (await on.hookCalls()).filter((c) => c.domain === guest.name && c.t >= since - 5);
   }
 
   async waitForHook(on: Instance, guest: Guest, op: string, subop: string, since: number, timeoutMs = 60_000): Promise<number> {

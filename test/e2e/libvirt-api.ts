@@ -11,6 +11,13 @@ const DOMAIN = 'org.libvirt.Domain';
 
 /** virDomainMigrateFlags: LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE (no UNSAFE: block disk, cache='none'). */
 export const MIGRATE_FLAGS = 1 | 2 | 8 | 16;
+/** VIR_MIGRATE_OFFLINE: only the definition moves; libvirt requires PERSIST_DEST with it. */
+export const MIGRATE_OFFLINE = 1024;
+/**
+ * An offline migration as `virsh migrate --offline --persistent --p2p` makes it: PEER2PEER |
+ * PERSIST_DEST | OFFLINE, no UNDEFINE_SOURCE, so a guest running on the source keeps running there.
+ */
+export const OFFLINE_MIGRATE_FLAGS = 2 | 8 | MIGRATE_OFFLINE;
 /** virConnectListAllDomainsFlags ACTIVE. */
 export const LIST_ACTIVE = 1;
 
@@ -62,6 +69,11 @@ export class LibvirtApi {
   /** UUIDs of the domains running (or paused) here. */
   async activeDomains(): Promise<string[]> {
     return (await this.listDomains(LIST_ACTIVE)).map(uuidOfPath);
+  }
+
+  /** UUIDs of every domain libvirt knows here, defined or running. */
+  async allDomains(): Promise<string[]> {
+    return (await this.listDomains(0)).map(uuidOfPath);
   }
 
   async define(xml: string): Promise<string> {
