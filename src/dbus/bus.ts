@@ -256,12 +256,17 @@ export function errorText(err: unknown): string {
 }
 
 /** Races a promise against a timer; onTimeout lets the caller drop what the promise still holds. */
+/** A call that got no answer in time; the callee may still be working on it. */
+export class CallTimeoutError extends Error {
+  override readonly name = 'CallTimeoutError';
+}
+
 export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       onTimeout?.();
-      reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+      reject(new CallTimeoutError(`${what} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
   });
   try {

@@ -17,13 +17,16 @@ export interface PeerLink {
 }
 
 /** What libvirt shows of a domain's migration: the job libvirt runs on it, if any. */
-export type MigrationJob = 'out' | 'in' | 'other' | 'none';
+export type MigrationJob = 'out' | 'in' | 'other' | 'none' | 'busy';
 
 export interface CoordinatorDeps {
   lvm: Pick<Lvm, 'change' | 'heldLocks'>;
   libvirt: Pick<LibvirtClient, 'listActiveDomains' | 'domainXml' | 'storagePools' | 'jobActive' | 'domainState'> & {
-    /** Which job runs on the domain; without it, any job counts as a migration. */
-    migrationJob?(uuid: string): Promise<MigrationJob>;
+    /**
+     * Which job runs on the domain; without it, any job counts as a migration. With `waitMs`, a
+     * call libvirt holds back longer (behind a job that allows no queries) answers "busy".
+     */
+    migrationJob?(uuid: string, waitMs?: number): Promise<MigrationJob>;
   };
   /** The other daemons, for the migration handoff; absent without peer configuration. */
   peers?: PeerLink;

@@ -7,6 +7,10 @@ import type { Lifecycle } from './lifecycle.js';
 import { currentModes } from './policy.js';
 import type { Transitions } from './transitions.js';
 
+/** How long the source waits for libvirt to say which job runs, before and after demoting. */
+const FIRST_LOOK_MS = 500;
+const SECOND_LOOK_MS = 200;
+
 /**
  * The migration handoff between daemons. Destination: ask the host holding the LVs ex to demote.
  * Source: demote only for a live outgoing migration libvirt is carrying out, take ex back when
@@ -65,10 +69,10 @@ export class Handoff {
   }
 
   /** The job libvirt runs on a domain; asked outside the domain's queue, never while it answers a hook. */
-  async migrationJob(uuid: string): Promise<MigrationJob | 'unknown'> {
+  async migrationJob(uuid: string, waitMs?: number): Promise<MigrationJob | 'unknown'> {
     const { libvirt } = this.ctx.deps;
     try {
-      if (libvirt.migrationJob) return await libvirt.migrationJob(uuid);
+      if (libvirt.migrationJob) return await libvirt.migrationJob(uuid, waitMs);
       return (await libvirt.jobActive(uuid)) ? 'other' : 'none';
     } catch {
       return 'unknown';
@@ -78,11 +82,11 @@ export class Handoff {
   /** Source side of the peer messages. */
   async onPeerMessage(kind: PeerMessageKind, msg: PeerMessage, peer: string): Promise<PeerAnswer> {
     // Only a live outgoing migration may demote: libvirt is asked first, outside the queue.
-    const job = kind === 'demote' ? await this.migrationJob(msg.domain) : undefined;
+    const job = kind === 'demote' ? await this.migrationJob(msg.domain, FIRST_LOOK_MS) : undefined;
     const answer = await this.answer(kind, msg, peer, job);
     if (kind !== 'demote' || answer.result !== 'demoted' || !this.isOutgoing(job)) return answer;
     // The migration may have ended between that look and the demotion: look again, and undo.
-    if (this.isOutgoing(await this.migrationJob(msg.domain))) return answer;
+    if (this.isOutgoing(await this.migrationJob(msg.domain, SECOND_LOOK_MS))) return answer;
     await this.ctx.queue.run(msg.domain, async () => {
       const entry = this.ctx.table.domains.get(msg.domain);
       if (entry?.phase === 'migrating-out' && !entry.switchedOver && !entry.manualDemote) {
@@ -92,8 +96,13 @@ export class Handoff {
     return { result: 'refused', detail: `domain ${msg.domain}: its outgoing migration ended; nothing changed` };
   }
 
+  /**
+   * A migration job, or a job libvirt does not let us query (it answers GetJobStats only once the
+   * destination's Prepare is done, and that waits for our answer): both mean a migration runs.
+   * A domain with no job answers at once.
+   */
   private isOutgoing(job: MigrationJob | 'unknown' | undefined): boolean {
-    return job === 'out' || (job === 'other' && !this.ctx.deps.libvirt.migrationJob);
+    return job === 'out' || job === 'busy' || (job === 'other' && !this.ctx.deps.libvirt.migrationJob);
   }
 
   private answer(kind: PeerMessageKind, msg: PeerMessage, peer: string, job: MigrationJob | 'unknown' | undefined): Promise<PeerAnswer> {

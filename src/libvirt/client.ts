@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { XMLParser } from 'fast-xml-parser';
-import type { BusConnection, SignalMessage } from '../dbus/bus.js';
+import { type BusConnection, CallTimeoutError, type SignalMessage } from '../dbus/bus.js';
 import { JobOperation, ListActive, domainPathFromUuid, uuidFromDomainPath } from './enums.js';
 
 const LIBVIRT = 'org.libvirt';
@@ -128,13 +128,26 @@ export class LibvirtClient extends EventEmitter<LibvirtEvents> {
 
   /**
    * Which job runs on the domain: a migration out or in (GetJobStats' "operation"), another job,
-   * or none. A driver that reports a job without its operation counts as "other".
+   * or none. A driver that reports a job without its operation counts as "other". With `waitMs`,
+   * a call still unanswered by then is "busy": libvirt makes GetJobStats wait while a job that
+   * allows no queries holds the domain, as the source's migration job does while the
+   * destination prepares (seen with libvirt 9.0).
    */
-  async migrationJob(uuid: string): Promise<'out' | 'in' | 'other' | 'none'> {
-    const [reply] = (await this.call(this.domainPath(uuid), DOMAIN_IFACE, 'GetJobStats', 'u', [0])) as [[number, Record<string, unknown>]];
+  async migrationJob(uuid: string, waitMs?: number): Promise<'out' | 'in' | 'other' | 'none' | 'busy'> {
+    let reply: [number, Record<string, unknown>];
+    try {
+      [reply] = (await this.bus.call(
+        { destination: LIBVIRT, path: this.domainPath(uuid), interface: DOMAIN_IFACE, member: 'GetJobStats', signature: 'u', body: [0] },
+        waitMs ?? this.callTimeoutMs(),
+      )) as [[number, Record<string, unknown>]];
+    } catch (err) {
+      if (waitMs !== undefined && err instanceof CallTimeoutError) return 'busy';
+      throw err;
+    }
     if (reply[0] === 0) return 'none';
-    const raw = reply[1]?.operation;
-    const operation = typeof raw === 'object' && raw !== null && 'value' in raw ? (raw as { value: unknown }).value : raw;
+    // libvirt-dbus sends each typed parameter as a variant, which dbus-next may nest.
+    let operation: unknown = reply[1]?.operation;
+    while (typeof operation === 'object' && operation !== null && 'value' in operation) operation = (operation as { value: unknown }).value;
     if (operation === JobOperation.MigrationOut) return 'out';
     if (operation === JobOperation.MigrationIn) return 'in';
     return 'other';
