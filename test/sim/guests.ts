@@ -1,4 +1,4 @@
-/** The guests of the simulated cluster: small domain XML, one to two managed disks each. */
+/** The guests of the simulated cluster: small domain XML, one to two managed disks each, and spare LVs to hot-plug. */
 export interface DiskSpec {
   /** "vg/lv" */
   lv: string;
@@ -6,6 +6,8 @@ export interface DiskSpec {
   /** A `<disk type='volume'>` in pool0 (a logical pool over vg0): resolved through the pool list. */
   volume: boolean;
   alias: string;
+  /** Its target's index: vda is 0. */
+  slot: number;
 }
 
 export interface GuestSpec {
@@ -16,19 +18,23 @@ export interface GuestSpec {
   xml: string;
 }
 
-function diskXml(d: DiskSpec, i: number): string {
-  const target = `<target dev='vd${String.fromCharCode(97 + i)}'/><alias name='${d.alias}'/>`;
+function diskXml(d: DiskSpec): string {
+  const target = `<target dev='vd${String.fromCharCode(97 + d.slot)}'/><alias name='${d.alias}'/>`;
   const share = d.shareable ? '<shareable/>' : '';
   if (d.volume) return `<disk type='volume' device='disk'><source pool='pool0' volume='${d.lv.split('/')[1]}'/>${target}${share}</disk>`;
   return `<disk type='block' device='disk'><source dev='/dev/${d.lv}'/>${target}${share}</disk>`;
 }
 
-function guest(index: number, disks: Array<Omit<DiskSpec, 'alias'>>): GuestSpec {
+/** The domain's live XML: its own disks, then the ones hot-plugged into the running QEMU. */
+export function domainXml(guest: Pick<GuestSpec, 'name' | 'uuid' | 'disks'>, hot: readonly DiskSpec[] = []): string {
+  return `<domain type='kvm'><name>${guest.name}</name><uuid>${guest.uuid}</uuid><devices>${[...guest.disks, ...hot].map(diskXml).join('')}</devices></domain>`;
+}
+
+function guest(index: number, disks: Array<Omit<DiskSpec, 'alias' | 'slot'>>): GuestSpec {
   const uuid = `5e1a0000-0000-4000-8000-${String(index).padStart(12, '0')}`;
   const name = `g${index}`;
-  const full = disks.map((d, i) => ({ ...d, alias: `ua-${name}-${i}` }));
-  const xml = `<domain type='kvm'><name>${name}</name><uuid>${uuid}</uuid><devices>${full.map(diskXml).join('')}</devices></domain>`;
-  return { index, uuid, name, disks: full, xml };
+  const full = disks.map((d, i) => ({ ...d, alias: `ua-${name}-${i}`, slot: i }));
+  return { index, uuid, name, disks: full, xml: domainXml({ name, uuid, disks: full }) };
 }
 
 export const GUESTS: GuestSpec[] = [
@@ -43,7 +49,20 @@ export const GUESTS: GuestSpec[] = [
   ]),
 ];
 
+/**
+ * LVs no guest starts with, hot-plugged into a running guest (`virsh attach-device --live`). Their
+ * slots follow every guest's own disks; libvirt names a hot-plugged disk after its bus and slot.
+ */
+export const HOT_DISKS: DiskSpec[] = [
+  { lv: 'vg0/hot0', shareable: false, volume: false, alias: 'virtio-disk4', slot: 4 },
+  { lv: 'vg0/hot1', shareable: false, volume: true, alias: 'virtio-disk5', slot: 5 },
+];
+
+export function isHotLv(lv: string): boolean {
+  return HOT_DISKS.some((d) => d.lv === lv);
+}
+
 /** An LV no guest uses: the admin activates it by hand in some schedules. */
 export const ADMIN_LV = 'vg0/spare';
 
-export const LVS = ['lv0', 'lv1', 'shared', 'lv2', 'lv3', 'spare'];
+export const LVS = ['lv0', 'lv1', 'shared', 'lv2', 'lv3', 'spare', 'hot0', 'hot1'];

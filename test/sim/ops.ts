@@ -3,7 +3,8 @@
  * procedures on the virtual clock. Each step of a schedule starts one of them.
  */
 import { DomainEvent, DomainState, PausedReason } from '../../src/libvirt/enums.js';
-import { ADMIN_LV, type GuestSpec } from './guests.js';
+import { ADMIN_LV, type DiskSpec, type GuestSpec } from './guests.js';
+import { attach, detach, type HotplugFault } from './hotplug.js';
 import type { Dom, SimHost, World } from './world.js';
 import { HANDOFF_GRACE_MS } from './world.js';
 
@@ -21,6 +22,8 @@ export type Step =
   | { op: 'dbus-restart'; host: number; windowMs: number; gap: number }
   | { op: 'pools-broken'; host: number; gap: number }
   | { op: 'admin-activate'; host: number; gap: number }
+  | { op: 'attach'; guest: number; lv: number; adminHost: number | null; fault: HotplugFault; gap: number }
+  | { op: 'detach'; guest: number; lv: number; fault: HotplugFault; gap: number }
   | { op: 'net'; loss: number; dup: number; gap: number }
   | { op: 'reconcile'; host: number; gap: number };
 
@@ -51,12 +54,12 @@ function handoff(w: World, guest: GuestSpec, hosts: SimHost[], running: boolean)
 
 /** qemuProcessStop: QEMU gone, hooks stopped end and release end, then the Stopped event. */
 async function stopQemu(w: World, host: SimHost, dom: Dom, detail: number, before?: () => void): Promise<void> {
-  if (dom.qemu) w.closeDisks(host, dom.guest);
+  if (dom.qemu) w.closeDisks(host, dom);
   dom.qemu = false;
   before?.();
-  await w.hook(host, dom.guest, 'stopped', 'end');
+  await w.hook(host, dom.guest, 'stopped', 'end', dom.hot);
   host.domains.delete(dom.guest.uuid);
-  await w.hook(host, dom.guest, 'release', 'end');
+  await w.hook(host, dom.guest, 'release', 'end', dom.hot);
   if (detail >= 0) w.event(host, dom.guest.uuid, S.Stopped, detail);
 }
 
@@ -67,7 +70,7 @@ async function failStart(w: World, host: SimHost, dom: Dom): Promise<void> {
 
 async function start(w: World, host: SimHost, guest: GuestSpec): Promise<void> {
   if (host.domains.has(guest.uuid)) return;
-  const dom: Dom = { guest, qemu: false, state: DomainState.Paused, reason: PausedReason.StartingUp, job: false };
+  const dom: Dom = { guest, qemu: false, state: DomainState.Paused, reason: PausedReason.StartingUp, job: false, hot: [] };
   if (!(await w.hook(host, guest, 'prepare'))) return;
   host.domains.set(guest.uuid, dom);
   if (!(await w.hook(host, guest, 'start')) || !w.openDisks(host, guest)) return failStart(w, host, dom);
@@ -87,20 +90,20 @@ async function stop(w: World, host: SimHost, guest: GuestSpec, how: 'shutdown' |
   await stopQemu(w, host, dom, how === 'shutdown' ? 0 : how === 'destroy' ? 1 : 2);
 }
 
-/** The destination's Prepare up to the incoming QEMU (paused); undefined when it failed. */
-async function prepareIncoming(w: World, dst: SimHost, guest: GuestSpec, fault: MigrationFault): Promise<Dom | undefined> {
-  if (!(await w.hook(dst, guest, 'migrate'))) return undefined;
+/** The destination's Prepare up to the incoming QEMU (paused); undefined when it failed. The XML carries the hot-plugged disks. */
+async function prepareIncoming(w: World, dst: SimHost, guest: GuestSpec, fault: MigrationFault, hot: readonly DiskSpec[]): Promise<Dom | undefined> {
+  if (!(await w.hook(dst, guest, 'migrate', 'begin', hot))) return undefined;
   if (dst.domains.has(guest.uuid)) return undefined; // "domain is already active": no hook, no event
-  const dom: Dom = { guest, qemu: false, state: DomainState.Paused, reason: PausedReason.Migration, job: false };
-  if (!(await w.hook(dst, guest, 'prepare'))) return undefined;
+  const dom: Dom = { guest, qemu: false, state: DomainState.Paused, reason: PausedReason.Migration, job: false, hot: [...hot] };
+  if (!(await w.hook(dst, guest, 'prepare', 'begin', hot))) return undefined;
   dst.domains.set(guest.uuid, dom);
-  if (fault === 'prepare-fails' || !(await w.hook(dst, guest, 'start')) || !w.openDisks(dst, guest)) {
+  if (fault === 'prepare-fails' || !(await w.hook(dst, guest, 'start', 'begin', hot)) || !w.openDisks(dst, guest, hot)) {
     await failStart(w, dst, dom);
     return undefined;
   }
   dom.qemu = true;
   await w.clock.sleep(w.prng.range(300, 1000));
-  if (!(await w.hook(dst, guest, 'started'))) {
+  if (!(await w.hook(dst, guest, 'started', 'begin', hot))) {
     await failStart(w, dst, dom);
     return undefined;
   }
@@ -114,7 +117,7 @@ async function migrate(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, f
   sdom.job = true;
   handoff(w, guest, [src, dst], true);
   try {
-    const ddom = await prepareIncoming(w, dst, guest, fault);
+    const ddom = await prepareIncoming(w, dst, guest, fault, sdom.hot);
     if (!ddom) return;
     await w.clock.sleep(w.prng.range(50, 1500));
     if (fault === 'before-switchover') {
@@ -254,9 +257,14 @@ export async function runStep(w: World, step: Step): Promise<void> {
         return await offline(w, host(step.from), host(step.to), g, false);
       case 'abandon':
         return await offline(w, host(step.from), host(step.to), g, true);
+      case 'attach':
+        return await attach(w, g, step.lv, step.adminHost === null ? undefined : host(step.adminHost), step.fault);
+      case 'detach':
+        return await detach(w, g, step.lv, step.fault);
       case 'dup-incoming': {
         const h = host(step.host);
-        if (h.domains.get(g.uuid)?.qemu) await w.hook(h, g, 'migrate');
+        const dom = h.domains.get(g.uuid);
+        if (dom?.qemu) await w.hook(h, g, 'migrate', 'begin', dom.hot);
         return;
       }
     }

@@ -19,12 +19,19 @@ export const FAULT_CLASSES = [
   'lost-events',
   'partial-resolve',
   'admin-activation',
+  'hotplug',
 ] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 
 /** Classes that find open holes of the engine, with the reason they are left out of the default run. */
 /** Every class that found a hole has it closed; a class found failing again goes here with its reason. */
-export const KNOWN_OPEN: Partial<Record<FaultClass, string>> = {};
+export const KNOWN_OPEN: Partial<Record<FaultClass, string>> = {
+  hotplug:
+    'a reconcile whose read of the live XML predates a hot-plug undoes the DeviceAdded adoption (upsertRunning replaces the ' +
+    "entry's own LVs with the stale read) and releaseOrphan, rechecking only the table, runs lvchange -an on the LV the " +
+    'running QEMU has just opened (seed 285: start, libvirt-dbus restart, attach); and an LV record left by a daemon crash ' +
+    'during a release makes a later reconcile release the LV when the admin activates it again to hot-plug it (seed 1392 of SIM_CLASSES=lifecycle,hotplug,lost-events,daemon-crash)',
+};
 
 export function defaultClasses(): Set<FaultClass> {
   return new Set(FAULT_CLASSES.filter((c) => !(c in KNOWN_OPEN)));
@@ -36,6 +43,7 @@ export function generate(seed: number, classes: Set<FaultClass>, hostCount: numb
   const host = () => p.int(hostCount);
   const guest = () => p.int(3);
   const gap = () => p.pick([0, 10, 200, 800, 2000, 6000, 20_000]);
+  const hotplugFault = () => p.pick(['none', 'none', 'lose-event', 'daemon-crash'] as const);
   const other = (h: number) => (h + 1 + p.int(hostCount - 1)) % hostCount;
   const kinds: Array<[FaultClass, number, () => Step]> = [
     ['lifecycle', 6, () => ({ op: 'start', host: host(), guest: guest(), gap: gap() })],
@@ -54,6 +62,8 @@ export function generate(seed: number, classes: Set<FaultClass>, hostCount: numb
     ['lost-events', 1, () => ({ op: 'dbus-restart', host: host(), windowMs: p.pick([500, 3000]), gap: gap() })],
     ['partial-resolve', 1, () => ({ op: 'pools-broken', host: host(), gap: gap() })],
     ['admin-activation', 1, () => ({ op: 'admin-activate', host: host(), gap: gap() })],
+    ['hotplug', 3, () => ({ op: 'attach', guest: guest(), lv: p.int(2), adminHost: p.chance(0.1) ? host() : null, fault: hotplugFault(), gap: gap() })],
+    ['hotplug', 3, () => ({ op: 'detach', guest: guest(), lv: p.int(2), fault: hotplugFault(), gap: gap() })],
   ];
   const enabled = kinds.filter(([c]) => classes.has(c));
   const total = enabled.reduce((n, [, w]) => n + w, 0);

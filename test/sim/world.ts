@@ -7,13 +7,13 @@ import { AuditLog } from '../../src/log/audit.js';
 import type { Logger } from '../../src/log/logger.js';
 import { Coordinator, HookRefusal, type PeerLink } from '../../src/engine/coordinator.js';
 import type { Clock } from '../../src/engine/clock.js';
-import { memoryOwnedStore, type OwnedStore } from '../../src/engine/owned.js';
+import { memoryOwnedStore, type OwnedLv, type OwnedStore } from '../../src/engine/owned.js';
 import { DiskResolver } from '../../src/domain/resolver.js';
 import { LockTable } from '../../src/locks/table.js';
 import { Lvm } from '../../src/lvm/lvm.js';
 import type { PeerReply } from '../../src/peers/client.js';
 import type { PeerMessage, PeerMessageKind } from '../../src/peers/messages.js';
-import { GUESTS, LVS, type GuestSpec } from './guests.js';
+import { GUESTS, LVS, domainXml, isHotLv, type DiskSpec, type GuestSpec } from './guests.js';
 import { LvmCluster, clusterExec } from './lvm-cluster.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
@@ -38,6 +38,8 @@ export interface Dom {
   reason: number;
   /** A migration job runs (source side). */
   job: boolean;
+  /** Disks hot-plugged into this QEMU; a migration carries them, a stop ends them. */
+  hot: DiskSpec[];
 }
 
 interface Incarnation {
@@ -59,7 +61,24 @@ export interface SimHost {
   /** LVs the admin activated by hand on this host. */
   adminHeld: Set<string>;
   /** The daemon's record of the LVs it took: in the runtime directory, so it outlives a daemon crash. */
-  owned: OwnedStore;
+  owned: OwnedStore & { saved: OwnedLv[] };
+  /** Hot-plug LVs the daemon's record has named since the admin last activated them here. */
+  adopted: Set<string>;
+}
+
+/** The daemon's record, noting every hot-plug LV it names: from then on that LV is the daemon's to release. */
+function hostOwnedStore(adopted: Set<string>): OwnedStore & { saved: OwnedLv[] } {
+  const store = memoryOwnedStore();
+  return {
+    get saved() {
+      return store.saved;
+    },
+    load: () => store.load(),
+    save: (records) => {
+      for (const r of records) if (isHotLv(r.lv)) adopted.add(r.lv);
+      return store.save(records);
+    },
+  };
 }
 
 export class World {
@@ -82,7 +101,10 @@ export class World {
     this.prng = new Prng(seed);
     const ids = Array.from({ length: hostCount }, (_, i) => i + 1);
     this.lvm = new LvmCluster([{ name: 'vg0', lockType: 'sanlock', lvs: LVS }], ids);
-    this.hosts = ids.map((id) => ({ id, name: `h${id}`, domains: new Map(), hookBusy: new Map(), eventsLostUntil: 0, poolsBroken: false, adminHeld: new Set(), owned: memoryOwnedStore() }));
+    this.hosts = ids.map((id) => {
+      const adopted = new Set<string>();
+      return { id, name: `h${id}`, domains: new Map(), hookBusy: new Map(), eventsLostUntil: 0, poolsBroken: false, adminHeld: new Set(), owned: hostOwnedStore(adopted), adopted };
+    });
     for (const h of this.hosts) this.startDaemon(h);
   }
 
@@ -151,7 +173,7 @@ export class World {
       lvm,
       libvirt: {
         listActiveDomains: () => call(undefined, () => [...host.domains.keys()]),
-        domainXml: (uuid) => call(uuid, () => domain(uuid).guest.xml),
+        domainXml: (uuid) => call(uuid, () => domainXml(domain(uuid).guest, domain(uuid).hot)),
         storagePools: () =>
           call(undefined, () => {
             if (host.poolsBroken) throw new Error('ListStoragePools: internal error: storage driver not ready');
@@ -202,6 +224,7 @@ export class World {
     for (const key of args.slice(2)) {
       if (this.lvm.isOpen(host.id, key)) this.violate('released-in-use', `${host.name}: the daemon ran lvchange -an ${key} while a running QEMU has it open`);
       if (host.adminHeld.has(key)) this.violate('released-admin-lv', `${host.name}: the daemon ran lvchange -an ${key}, which the admin activated outside any domain`);
+      else if (isHotLv(key) && !host.adopted.has(key)) this.violate('released-admin-lv', `${host.name}: the daemon ran lvchange -an ${key}, a hot-plug LV it never recorded as its own since the admin activated it`);
     }
   }
 
@@ -250,8 +273,8 @@ export class World {
   // ---- libvirt side: hooks and events -------------------------------------------------------
 
   /** A gating hook (libvirt waits); false = refused or the daemon could not answer. */
-  async hook(host: SimHost, guest: GuestSpec, op: string, subop = 'begin'): Promise<boolean> {
-    const req = { name: guest.name, op, subop, extra: '-', xml: guest.xml };
+  async hook(host: SimHost, guest: GuestSpec, op: string, subop = 'begin', hot: readonly DiskSpec[] = []): Promise<boolean> {
+    const req = { name: guest.name, op, subop, extra: '-', xml: domainXml(guest, hot) };
     const daemon = host.daemon;
     if (op === 'release') {
       if (daemon) void daemon.coordinator.hook(req).catch(() => undefined);
@@ -290,10 +313,21 @@ export class World {
     this.clock.after(2, () => void host.daemon?.coordinator.onDomainEvent(uuid, event, detail));
   }
 
+  /** DeviceAdded / DeviceRemoved (the alias), lost like the lifecycle events; the daemon's failure is only logged. */
+  deviceEvent(host: SimHost, uuid: string, kind: 'added' | 'removed', alias: string): void {
+    this.note(`${host.name} event device ${kind} ${alias} ${uuid.slice(-2)}`);
+    if (this.clock.now() < host.eventsLostUntil) return;
+    this.clock.after(2, () => {
+      const c = host.daemon?.coordinator;
+      const handled = kind === 'added' ? c?.onDeviceAdded(uuid, alias) : c?.onDeviceRemoved(uuid, alias);
+      void handled?.catch((err: unknown) => this.note(`${host.name} device ${kind} ${alias} failed: ${(err as Error).message}`));
+    });
+  }
+
   /** QEMU opens the domain's disks; false (and nothing left open) when one is not active here. */
-  openDisks(host: SimHost, guest: GuestSpec): boolean {
+  openDisks(host: SimHost, guest: GuestSpec, hot: readonly DiskSpec[] = []): boolean {
     const opened: string[] = [];
-    for (const d of guest.disks) {
+    for (const d of [...guest.disks, ...hot]) {
       if (!this.lvm.open(host.id, d.lv)) {
         for (const lv of opened) this.lvm.close(host.id, lv);
         this.note(`${host.name} qemu ${guest.name}: cannot open ${d.lv} (not active here)`);
@@ -304,8 +338,8 @@ export class World {
     return true;
   }
 
-  closeDisks(host: SimHost, guest: GuestSpec): void {
-    for (const d of guest.disks) this.lvm.close(host.id, d.lv);
+  closeDisks(host: SimHost, dom: Dom): void {
+    for (const d of [...dom.guest.disks, ...dom.hot]) this.lvm.close(host.id, d.lv);
   }
 
   guest(index: number): GuestSpec {
