@@ -141,6 +141,8 @@ export class BusConnection {
       // answers would leave one behind for every timed-out call, so it is dropped with the call.
       reply = await withTimeout(pending, timeoutMs, what, () => this.forgetReply(msg.serial));
     } catch (err) {
+      // A call that got no answer in time stays recognisable: the callee may just be held up.
+      if (err instanceof CallTimeoutError) throw new CallTimeoutError(`${what} failed: ${err.message}`);
       const name = (err as { type?: string }).type;
       const text = (err as { text?: string }).text ?? errorText(err);
       throw new DbusCallError(`${what} failed: ${text}`, name);
@@ -257,8 +259,11 @@ export function errorText(err: unknown): string {
 
 /** Races a promise against a timer; onTimeout lets the caller drop what the promise still holds. */
 /** A call that got no answer in time; the callee may still be working on it. */
-export class CallTimeoutError extends Error {
-  override readonly name = 'CallTimeoutError';
+export class CallTimeoutError extends DbusCallError {
+  constructor(message: string) {
+    super(message, undefined);
+    this.name = 'CallTimeoutError';
+  }
 }
 
 export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, onTimeout?: () => void): Promise<T> {

@@ -74,7 +74,8 @@ export class Handoff {
     try {
       if (libvirt.migrationJob) return await libvirt.migrationJob(uuid, waitMs);
       return (await libvirt.jobActive(uuid)) ? 'other' : 'none';
-    } catch {
+    } catch (err) {
+      this.ctx.logger.info(`cannot tell which job runs on domain ${uuid}: ${(err as Error).message}`);
       return 'unknown';
     }
   }
