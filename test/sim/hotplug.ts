@@ -5,8 +5,9 @@
  * its alias into the live XML and emits DeviceAdded; `virsh detach-device --live` makes the guest
  * let go of it, QEMU close it, the live XML lose it and libvirt emit DeviceRemoved.
  */
+import { memoryOwnedStore, type OwnedLv, type OwnedStore } from '../../src/engine/owned.js';
 import { DomainState } from '../../src/libvirt/enums.js';
-import { HOT_DISKS, type DiskSpec, type GuestSpec } from './guests.js';
+import { HOT_DISKS, isHotLv, type DiskSpec, type GuestSpec } from './guests.js';
 import type { Dom, SimHost, World } from './world.js';
 
 /**
@@ -15,6 +16,21 @@ import type { Dom, SimHost, World } from './world.js';
  * before or after the event and restarts.
  */
 export type HotplugFault = 'none' | 'lose-event' | 'daemon-crash';
+
+/** A host's daemon record (world.ts), noting every hot-plug LV it names: from then on that LV is the daemon's to release. */
+export function hostOwnedStore(adopted: Set<string>): OwnedStore & { saved: OwnedLv[] } {
+  const store = memoryOwnedStore();
+  return {
+    get saved() {
+      return store.saved;
+    },
+    load: () => store.load(),
+    save: (records) => {
+      for (const r of records) if (isHotLv(r.lv)) adopted.add(r.lv);
+      return store.save(records);
+    },
+  };
+}
 
 /** LVs an admin is hot-plugging right now: one admin does not hand one LV to two guests at once. */
 const pending = new WeakMap<World, Set<string>>();

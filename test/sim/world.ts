@@ -7,7 +7,7 @@ import { AuditLog } from '../../src/log/audit.js';
 import type { Logger } from '../../src/log/logger.js';
 import { Coordinator, HookRefusal, type PeerLink } from '../../src/engine/coordinator.js';
 import type { Clock } from '../../src/engine/clock.js';
-import { memoryOwnedStore, type OwnedLv, type OwnedStore } from '../../src/engine/owned.js';
+import type { OwnedLv, OwnedStore } from '../../src/engine/owned.js';
 import { DiskResolver } from '../../src/domain/resolver.js';
 import { LockTable } from '../../src/locks/table.js';
 import { Lvm } from '../../src/lvm/lvm.js';
@@ -15,6 +15,7 @@ import type { PeerReply } from '../../src/peers/client.js';
 import type { PeerMessage, PeerMessageKind } from '../../src/peers/messages.js';
 import { GUESTS, LVS, domainXml, isHotLv, type DiskSpec, type GuestSpec } from './guests.js';
 import { LvmCluster, clusterExec } from './lvm-cluster.js';
+import { hostOwnedStore } from './hotplug.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 
@@ -64,21 +65,6 @@ export interface SimHost {
   owned: OwnedStore & { saved: OwnedLv[] };
   /** Hot-plug LVs the daemon's record has named since the admin last activated them here. */
   adopted: Set<string>;
-}
-
-/** The daemon's record, noting every hot-plug LV it names: from then on that LV is the daemon's to release. */
-function hostOwnedStore(adopted: Set<string>): OwnedStore & { saved: OwnedLv[] } {
-  const store = memoryOwnedStore();
-  return {
-    get saved() {
-      return store.saved;
-    },
-    load: () => store.load(),
-    save: (records) => {
-      for (const r of records) if (isHotLv(r.lv)) adopted.add(r.lv);
-      return store.save(records);
-    },
-  };
 }
 
 export class World {
