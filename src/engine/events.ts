@@ -86,7 +86,7 @@ export class LibvirtEvents {
         if (isMigrating(entry.phase)) await this.lifecycle.toRunning(entry, eventName(event, detail));
         return;
       case DomainEvent.Stopped:
-        this.reconciler.noteStopped(uuid);
+        this.reconciler.noteChanged(uuid);
         if (!entry) return;
         if (entry.phase === 'starting') {
           // A start in progress cannot have stopped: this is the previous run's late event, and
@@ -120,6 +120,7 @@ export class LibvirtEvents {
   /** A hot-plugged disk: take its LVs (the admin activated them before AttachDevice; no hook runs). */
   async onDeviceAdded(uuid: string, alias: string): Promise<void> {
     const { deps, queue, table, logger } = this.ctx;
+    this.reconciler.noteChanged(uuid);
     // Read outside the domain's queue: a libvirt call must never hold it.
     const disks = await parseDomainXmlAsync(await deps.libvirt.domainXml(uuid));
     const resolved = await deps.resolver.resolve(disks.name, disks.disks);
@@ -149,6 +150,7 @@ export class LibvirtEvents {
 
   async onDeviceRemoved(uuid: string, alias: string): Promise<void> {
     const { queue, table } = this.ctx;
+    this.reconciler.noteChanged(uuid);
     await queue.run(uuid, async () => {
       const entry = table.domains.get(uuid);
       const lvs = entry?.aliases.get(alias);

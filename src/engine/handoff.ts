@@ -68,6 +68,22 @@ export class Handoff {
     return { failures: remaining, peersSaid: remaining.length ? ` (peers said: ${said}; sh still refused after ${deps.migration().demoteTimeoutMs} ms)` : '' };
   }
 
+  /**
+   * Destination: whether the source of an incoming migration still runs it, asked when the
+   * `prepare` that confirms it may not belong to it (late, or events may have been lost).
+   */
+  async sourceStillMigrating(entry: DomainEntry, deadline: number): Promise<{ yes: boolean; said: string }> {
+    const link = this.ctx.deps.peers;
+    const peer = entry.peer ? link?.hosts().find((h) => h.name === entry.peer) : undefined;
+    if (!link || !peer) return { yes: false, said: 'no peer to ask' };
+    const reply = await Promise.race([
+      link.send(peer, 'migrating', { domain: entry.uuid, lvs: [...entry.wanted.keys()].sort() }),
+      this.ctx.clock.sleep(Math.max(0, deadline - this.ctx.clock.now())).then(() => undefined),
+    ]);
+    if (!reply) return { yes: false, said: `${peer.name}: no answer in time` };
+    return { yes: reply.ok && reply.answer?.result === 'migrating', said: `${peer.name}: ${reply.answer?.detail ?? reply.error ?? 'no answer'}` };
+  }
+
   /** The job libvirt runs on a domain; asked outside the domain's queue, never while it answers a hook. */
   async migrationJob(uuid: string, waitMs?: number): Promise<MigrationJob | 'unknown'> {
     const { libvirt } = this.ctx.deps;
@@ -83,7 +99,13 @@ export class Handoff {
   /** Source side of the peer messages. */
   async onPeerMessage(kind: PeerMessageKind, msg: PeerMessage, peer: string): Promise<PeerAnswer> {
     // Only a live outgoing migration may demote: libvirt is asked first, outside the queue.
-    const job = kind === 'demote' ? await this.migrationJob(msg.domain, FIRST_LOOK_MS) : undefined;
+    const job = kind === 'demote' || kind === 'migrating' ? await this.migrationJob(msg.domain, FIRST_LOOK_MS) : undefined;
+    if (kind === 'migrating') {
+      // Answered from libvirt alone: the caller only needs to know whether it still runs.
+      return this.isOutgoing(job)
+        ? { result: 'migrating', detail: `domain ${msg.domain}: its outgoing migration runs` }
+        : { result: 'refused', detail: `domain ${msg.domain}: no outgoing migration of it runs here` };
+    }
     const answer = await this.answer(kind, msg, peer, job);
     if (kind !== 'demote' || answer.result !== 'demoted' || !this.isOutgoing(job)) return answer;
     // The migration may have ended between that look and the demotion: look again, and undo.
@@ -114,6 +136,8 @@ export class Handoff {
         return { result: 'not-held', detail: `domain ${msg.domain} does not hold ${requested} on this host` };
       }
       switch (kind) {
+        case 'migrating':
+          return { result: 'refused', detail: `domain ${msg.domain}: answered without the queue` };
         case 'demote':
           if (entry.phase === 'migrating-out' && entry.manualDemote) return { result: 'demoted', detail: `domain ${msg.domain}: ${requested} already sh (migrate-out)` };
           if (!this.isOutgoing(job)) {

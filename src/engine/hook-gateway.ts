@@ -10,7 +10,7 @@ import { type EngineContext, HookRefusal } from './context.js';
 import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { PeerNotices } from './notices.js';
-import { type HookOp, decideHook, localConflicts, modesFor } from './policy.js';
+import { type Action, type HookOp, decideHook, localConflicts, modesFor } from './policy.js';
 import type { Reconciler } from './reconcile.js';
 import type { Transitions } from './transitions.js';
 
@@ -21,6 +21,9 @@ export interface HookRequest {
   extra: string;
   xml: string;
 }
+
+/** A `prepare` this soon after the `migrate` hook is libvirt going on with the migration (tens of ms). */
+const PROMPT_PREPARE_MS = 250;
 
 /** The share of the hook's wait the daemon may use; the rest covers the hook's own process and bus. */
 const HOOK_DEADLINE_SHARE = 0.9;
@@ -70,21 +73,58 @@ export class HookGateway {
       const decision = decideHook(op, req.subop, entry, actions);
       if (decision.kind === 'allow') return decision.note;
       if (decision.kind === 'refuse') throw new HookRefusal(`${op} of domain ${disks.name} refused: ${decision.reason}`);
-      if (decision.kind === 'confirm-incoming') return this.confirmIncoming(entry!);
-      if (resolved.errors.length > 0) {
-        throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
+      if (decision.kind === 'confirm-incoming') {
+        if (await this.isLiveIncoming(entry!, deadline)) return this.confirmIncoming(entry!);
+        // Not the incoming migration: an offline one, or one libvirt abandoned, whose end went
+        // unseen. Its sh goes back, and this prepare is a fresh start like any other.
+        await this.lifecycle.releaseDomain(entry!, 'incoming migration not carried out: a new start came');
+        return this.startFresh(disks, op, resolved, actions, deadline);
       }
-      if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
-      if (clock.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
-      if (decision.phase === 'incoming') {
-        // lvmlockd would turn a local ex into sh in place: whatever holds it here would lose it.
-        const exHere = [...resolved.wanted.keys()].filter((lv) => table.held.get(lv)?.mode === 'ex');
-        if (exHere.length > 0) {
-          throw new HookRefusal(`${op} of domain ${disks.name} refused: ${exHere.join(', ')} already held exclusively on this host (a running domain or an admin's activation)`);
-        }
-      }
-      return this.take(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
+      return this.lockFor(disks, op, resolved, decision, deadline);
     });
+  }
+
+  private startFresh(disks: DomainDisks, op: HookOp, resolved: ResolvedDisks, actions: Record<HookOp, Action>, deadline: number): Promise<string> {
+    const decision = decideHook(op, 'begin', undefined, actions);
+    if (decision.kind !== 'lock') return Promise.resolve(`${op}: nothing to do`);
+    return this.lockFor(disks, op, resolved, decision, deadline);
+  }
+
+  private async lockFor(
+    disks: DomainDisks,
+    op: HookOp,
+    resolved: ResolvedDisks,
+    decision: { modes: 'own' | 'shared'; phase: Phase },
+    deadline: number,
+  ): Promise<string> {
+    const { clock, table } = this.ctx;
+    if (resolved.errors.length > 0) {
+      throw new HookRefusal(`${op} of domain ${disks.name}: cannot tell which LVs to lock: ${resolved.errors.join('; ')}`);
+    }
+    if (resolved.wanted.size === 0) return `domain ${disks.name} uses no managed LV`;
+    if (clock.now() > deadline) throw new HookRefusal(`${op} of domain ${disks.name}: the daemon was too busy to answer in time; nothing was locked`);
+    if (decision.phase === 'incoming') {
+      // lvmlockd would turn a local ex into sh in place: whatever holds it here would lose it.
+      const exHere = [...resolved.wanted.keys()].filter((lv) => table.held.get(lv)?.mode === 'ex');
+      if (exHere.length > 0) {
+        throw new HookRefusal(`${op} of domain ${disks.name} refused: ${exHere.join(', ')} already held exclusively on this host (a running domain or an admin's activation)`);
+      }
+    }
+    return this.take(disks, op, resolved, modesFor(resolved.wanted, decision.modes), decision.phase, deadline);
+  }
+
+  /**
+   * libvirt runs `prepare` right after `migrate` for a live incoming migration; the hooks cannot
+   * tell it from a `virsh start` after an offline or abandoned migration whose end we did not see.
+   * A prepare that comes at once is the migration's; a later one is believed only if the source
+   * says its outgoing migration still runs.
+   */
+  private async isLiveIncoming(entry: DomainEntry, deadline: number): Promise<boolean> {
+    const waited = this.ctx.clock.now() - (entry.announcedAt ?? entry.since);
+    if (waited <= PROMPT_PREPARE_MS || !entry.peer) return true;
+    const answer = await this.handoff.sourceStillMigrating(entry, deadline);
+    if (!answer.yes) this.ctx.logger.warning(`domain ${entry.name}: a prepare ${waited} ms after its migrate hook, and the source does not confirm the migration (${answer.said}): treated as a new start`);
+    return answer.yes;
   }
 
   /** libvirt went on from `migrate` to `prepare`: the incoming migration is real. */
@@ -102,6 +142,7 @@ export class HookGateway {
    */
   private watchIncoming(entry: DomainEntry): void {
     const { queue, table, logger, incomingPrepareWindowMs } = this.ctx;
+    entry.announcedAt = this.ctx.clock.now();
     this.lifecycle.setTimer(entry.uuid, 'incoming', incomingPrepareWindowMs, () => {
       void queue
         .run(entry.uuid, async () => {

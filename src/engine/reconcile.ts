@@ -34,7 +34,8 @@ export interface ReconcileReport {
 export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   private next: Promise<ReconcileReport> | undefined;
-  private readonly stoppedAt = new Map<string, number>();
+  /** When a domain last stopped or had a device added or removed, by its events. */
+  private readonly changedAt = new Map<string, number>();
   last: ReconcileReport | undefined;
   /** Set once a reconcile has completed: before that the table does not know what runs here. */
   ready = false;
@@ -47,9 +48,9 @@ export class Reconciler {
     private readonly watch: MigrationWatch,
   ) {}
 
-  /** A Stopped event: a reconcile that read the domain before it stopped must not adopt it. */
-  noteStopped(uuid: string): void {
-    this.stoppedAt.set(uuid, this.ctx.clock.now());
+  /** A Stopped or device event: a reconcile that read the domain before must not act on that read. */
+  noteChanged(uuid: string): void {
+    this.changedAt.set(uuid, this.ctx.clock.now());
   }
 
   /**
@@ -128,6 +129,10 @@ export class Reconciler {
 
     const held = await lvm.heldLocks(resolver.managedVgs());
     const lvmDone = clock.now();
+    // A record of an LV lvmlockd does not hold is stale (a daemon crash between a release and
+    // its record): forgotten, unless a change of that LV ran since the read began.
+    const stale = [...table.owned.keys()].filter((lv) => !held.has(lv) && !this.transitions.changedSince(lv, domainsDone));
+    await this.ctx.ownership.disclaim(stale);
     // lvmlockd is the truth: the cache takes what it says, keeping the age of unchanged locks.
     for (const lv of [...table.held.keys()]) if (!held.has(lv)) table.held.delete(lv);
     for (const [lv, mode] of held) table.setHeld(lv, mode, clock.now());
@@ -151,9 +156,10 @@ export class Reconciler {
       running.map((domain) =>
         queue
           .run(domain.uuid, async () => {
-            const stopped = this.stoppedAt.get(domain.uuid);
-            if (stopped !== undefined && stopped >= started) {
-              // Stopped while we were reading: what it held is judged by a fresh read, soon.
+            const changed = this.changedAt.get(domain.uuid);
+            if (changed !== undefined && changed >= started) {
+              // Stopped, or a disk hot-plugged or removed, while we were reading: what we read is
+              // stale; a fresh read, soon, judges it.
               followUp = true;
               return;
             }
@@ -195,8 +201,8 @@ export class Reconciler {
         guard(lv)(err);
       }
     }
-    for (const [uuid, at] of this.stoppedAt) if (at < started - 600_000) this.stoppedAt.delete(uuid);
-    if (followUp) this.soon(`${cause}: a domain stopped while it was being read`);
+    for (const [uuid, at] of this.changedAt) if (at < started - 600_000) this.changedAt.delete(uuid);
+    if (followUp) this.soon(`${cause}: a domain changed while it was being read`);
 
     this.ready = true;
     report.ms = clock.now() - started;
@@ -231,6 +237,8 @@ export class Reconciler {
         return existing;
       }
       existing.wanted = currentModes(existing.own, existing.phase);
+      // Still in a migration: watch it, in case its end event never comes.
+      if (isMigrating(existing.phase)) this.watch.watch(existing);
       await ownership.claim(this.records(existing));
       return existing;
     }

@@ -18,6 +18,8 @@ export interface Actor {
  */
 export class Transitions {
   private readonly mutex = new KeyedMutex();
+  /** Per LV: when its last transition began, or Infinity while one runs. */
+  private readonly lastChange = new Map<string, number>();
 
   constructor(private readonly ctx: EngineContext) {}
 
@@ -40,6 +42,7 @@ export class Transitions {
         const now = recheck ? recheck(lv) : to;
         if (now) targets.set(lv, now);
       }
+      for (const lv of targets.keys()) this.lastChange.set(lv, Infinity);
       const own = 'own' in actor ? actor.own : undefined;
       const claims = [...targets].filter(([lv, to]) => to !== 'off' && !ownership.has(lv)).map(([lv]) => lv);
       await ownership.claim(
@@ -89,7 +92,14 @@ export class Transitions {
       await ownership.disclaim(claims.filter((lv) => !table.held.has(lv) && !unknown.has(lv)));
       return failures;
     } finally {
+      const end = clock.now();
+      for (const [lv, at] of this.lastChange) if (at === Infinity && requested.has(lv)) this.lastChange.set(lv, end);
       release();
     }
+  }
+
+  /** Whether a transition of the LV ran (or runs) at or after `since`. */
+  changedSince(lv: string, since: number): boolean {
+    return (this.lastChange.get(lv) ?? -Infinity) >= since;
   }
 }

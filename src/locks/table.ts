@@ -34,6 +34,8 @@ export interface DomainEntry {
    * follows. An announced incoming that is never prepared was abandoned.
    */
   incoming?: 'announced' | 'prepared';
+  /** When the `migrate` hook that announced the incoming migration was answered. */
+  announcedAt?: number;
   /**
    * libvirt has shown this run of the domain active (listed, or its Started event). Before that
    * the hook's entry waits out a start grace; after it, absent from libvirt's list means gone.

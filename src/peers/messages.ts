@@ -2,9 +2,10 @@
  * The handoff messages between the daemons of two hosts. Every message names the domain and the
  * LV set, and every one is idempotent: a retry or a duplicate changes nothing more.
  */
-export type PeerMessageKind = 'demote' | 'released' | 'migration-failed';
+export type PeerMessageKind = 'demote' | 'released' | 'migration-failed' | 'migrating';
 
-export const PEER_MESSAGE_KINDS: readonly PeerMessageKind[] = ['demote', 'released', 'migration-failed'];
+/** `migrating` asks a source whether its outgoing migration of the domain is still running. */
+export const PEER_MESSAGE_KINDS: readonly PeerMessageKind[] = ['demote', 'released', 'migration-failed', 'migrating'];
 
 export interface PeerMessage {
   /** Domain UUID. */
@@ -15,7 +16,7 @@ export interface PeerMessage {
 
 /** What a peer answers; `result` is machine-readable, `detail` is for the log and the user. */
 export interface PeerAnswer {
-  result: 'demoted' | 'noted' | 'promoted' | 'refused' | 'not-held';
+  result: 'demoted' | 'noted' | 'promoted' | 'refused' | 'not-held' | 'migrating';
   detail: string;
 }
 

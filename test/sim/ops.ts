@@ -117,7 +117,10 @@ async function migrate(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, f
   sdom.job = true;
   handoff(w, guest, [src, dst], true);
   try {
-    const ddom = await prepareIncoming(w, dst, guest, fault, sdom.hot);
+    sdom.preparing = true;
+    const ddom = await prepareIncoming(w, dst, guest, fault, sdom.hot).finally(() => {
+      sdom.preparing = false;
+    });
     if (!ddom) return;
     await w.clock.sleep(w.prng.range(50, 1500));
     if (fault === 'before-switchover') {
@@ -163,11 +166,13 @@ async function offline(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, a
   const sdom = src.domains.get(guest.uuid);
   if (!sdom?.qemu || sdom.job || src === dst) return;
   sdom.job = true;
+  sdom.preparing = true;
   // The destination's migrate hook cannot tell an offline migration from a live one (libvirt
   // passes the same arguments and XML), so the source may demote for it: sh on the source is
   // allowed for as long as after a live migration, and the daemons must end it by then.
   handoff(w, guest, [src, dst], true);
   const ok = await w.hook(dst, guest, 'migrate');
+  sdom.preparing = false;
   sdom.job = false;
   handoff(w, guest, [src, dst], false);
   if (ok && !abandon) w.event(dst, guest.uuid, S.Defined, 0);

@@ -25,13 +25,7 @@ export type FaultClass = (typeof FAULT_CLASSES)[number];
 
 /** Classes that find open holes of the engine, with the reason they are left out of the default run. */
 /** Every class that found a hole has it closed; a class found failing again goes here with its reason. */
-export const KNOWN_OPEN: Partial<Record<FaultClass, string>> = {
-  hotplug:
-    'a reconcile whose read of the live XML predates a hot-plug undoes the DeviceAdded adoption (upsertRunning replaces the ' +
-    "entry's own LVs with the stale read) and releaseOrphan, rechecking only the table, runs lvchange -an on the LV the " +
-    'running QEMU has just opened (seed 285: start, libvirt-dbus restart, attach); and an LV record left by a daemon crash ' +
-    'during a release makes a later reconcile release the LV when the admin activates it again to hot-plug it (seed 1392 of SIM_CLASSES=lifecycle,hotplug,lost-events,daemon-crash)',
-};
+export const KNOWN_OPEN: Partial<Record<FaultClass, string>> = {};
 
 export function defaultClasses(): Set<FaultClass> {
   return new Set(FAULT_CLASSES.filter((c) => !(c in KNOWN_OPEN)));

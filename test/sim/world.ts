@@ -39,6 +39,8 @@ export interface Dom {
   reason: number;
   /** A migration job runs (source side). */
   job: boolean;
+  /** The destination of its outgoing migration is in Prepare (its hooks run). */
+  preparing?: boolean;
   /** Disks hot-plugged into this QEMU; a migration carries them, a stop ends them. */
   hot: DiskSpec[];
 }
@@ -166,7 +168,16 @@ export class World {
             return new Map<string, string | null>([['pool0', 'vg0']]);
           }),
         jobActive: (uuid) => call(uuid, () => domain(uuid).job),
-        migrationJob: (uuid) => call(uuid, () => (domain(uuid).job ? 'out' : 'none')),
+        // As seen with libvirt 9.0: while the destination prepares, the source's GetJobStats
+        // is held back until Prepare ends.
+        migrationJob: async (uuid, waitMs) => {
+          const answer = call(uuid, async () => {
+            while (domain(uuid).preparing) await sched.sleep(20);
+            return domain(uuid).job ? ('out' as const) : ('none' as const);
+          });
+          if (waitMs === undefined) return answer;
+          return Promise.race([answer, sched.sleep(waitMs).then(() => 'busy' as const)]);
+        },
         domainState: (uuid) => call(uuid, () => ({ state: domain(uuid).state, reason: domain(uuid).reason })),
       },
       peers,
@@ -233,9 +244,12 @@ export class World {
           return;
         }
         this.note(`net ${from.name}->${to} ${kind} ${message.domain.slice(-2)}`);
+        // A migration that ends while the request is being answered may still see it granted
+        // (libvirt cannot be asked and acted on at once); the watch then takes ex back.
+        const jobOnArrival = target.domains.get(message.domain)?.job === true;
         daemon.coordinator.onPeerMessage(kind, message, from.name).then(
           (answer) => {
-            this.checkDemoteAnswer(target, kind, message, answer.result, answer.detail);
+            if (!jobOnArrival) this.checkDemoteAnswer(target, kind, message, answer.result, answer.detail);
             if (!answerTo || !daemon.alive || this.prng.chance(this.net.loss)) return;
             this.clock.after(this.prng.range(1, 80), () => finish({ peer: to, ok: true, status: 200, answer }));
           },
