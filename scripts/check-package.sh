@@ -23,8 +23,8 @@ skip() { skipped=$((skipped + 1)); results+=("SKIPPED $1"); echo "=== $1: SKIPPE
 finish() {
   printf '%s\n' "${results[@]}"
   echo "package: $passed passed, $failed failed, $skipped skipped"
-  [ "$failed" -eq 0 ]
-  exit
+  [ "$failed" -eq 0 ] && exit 0
+  exit 1
 }
 now() { date +%s; }
 # One bounded step: a dead mirror or a hung install must not take CI's whole time.
@@ -93,18 +93,19 @@ for suite in "${suites[@]}"; do
   mkdir -p "$cache"
   log=$out/$suite.log
   # The .debs are synced in before apt runs and out again (with what is no longer in the
-  # archive dropped by autoclean) after the checks; the system itself goes to /dev/null.
+  # archive dropped by autoclean) after the checks, even failed ones; the smoke checks write
+  # their report outside, and the last hook fails the build on a failed check. The system
+  # itself goes to /dev/null.
   bounded 1800s mmdebstrap --variant=apt --skip=essential/unlink --aptopt='Acquire::Retries "3"' \
     --setup-hook="mkdir -p \"\$1/var/cache/apt/archives\"" \
     --setup-hook="sync-in '$cache' /var/cache/apt/archives/" \
     --customize-hook="copy-in '$deb' test/package/smoke.sh /tmp/" \
     --customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive apt-get install -y -q $recommends /tmp/$(basename "$deb")" \
-    --customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh /tmp/smoke.sh '$version' | tee \"\$1/tmp/smoke.out\"" \
+    --customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh /tmp/smoke.sh '$version' > '$out/$suite.smoke' 2>&1" \
     --customize-hook="chroot \"\$1\" apt-get autoclean -q >/dev/null; rm -rf '$cache.new'; mkdir -p '$cache.new'" \
     --customize-hook="sync-out /var/cache/apt/archives '$cache.new'" \
     --customize-hook="rm -rf '$cache' && mv '$cache.new' '$cache'" \
-    --customize-hook="copy-out /tmp/smoke.out '$out/'; mv '$out/smoke.out' '$out/$suite.smoke'" \
-    --customize-hook="grep -q '^smoke: [0-9]* passed, 0 failed\$' \"\$1/tmp/smoke.out\"" \
+    --customize-hook="grep -q '^smoke: [0-9]* passed, 0 failed\$' '$out/$suite.smoke'" \
     "$suite" /dev/null > "$log" 2>&1
   rc=$?
   grep -E '^(#|ok|FAILED|    |smoke:)' "$out/$suite.smoke" 2>/dev/null || true
