@@ -51,7 +51,7 @@ node -e '
 echo "package: installing the production dependencies" >&2
 cp package-lock.json "$pkg/$LIB/"
 (cd "$pkg/$LIB" && run npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error)
-rm -f "$pkg/$LIB/package-lock.json" "$pkg/$LIB/node_modules/.package-lock.json"
+rm -rf "$pkg/$LIB/package-lock.json" "$pkg/$LIB/node_modules/.package-lock.json" "$pkg/$LIB/node_modules/.bin"
 node dist/scripts/package/copyright.js "$pkg/$LIB/node_modules" "/$LIB" > "$stage/copyright"
 # What Node never loads: type declarations, TypeScript sources, source maps, docs, licence files
 # (their texts are in the copyright file), and dotfiles.
