@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { PeerHost } from '../config/types.js';
 import type { PeerAnswer, PeerMessage, PeerMessageKind } from './messages.js';
-import type { TlsMaterial } from './tls.js';
+import { checkAddressIdentity, type TlsMaterial } from './tls.js';
 
 export interface PeerReply {
   peer: string;
@@ -92,7 +92,7 @@ export function serverIdentityOptions(url: string): { servername: string; checkS
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
   return {
     servername: isIP(host) === 0 ? host : '',
-    checkServerIdentity: (_servername, cert) => checkServerIdentity(host, cert),
+    checkServerIdentity: (_servername, cert) => (isIP(host) === 0 ? checkServerIdentity(host, cert) : checkAddressIdentity(host, cert)),
   };
 }
 

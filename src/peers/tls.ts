@@ -56,6 +56,48 @@ export function canonicalIp(text: string): string | undefined {
   return new URL(family === 6 ? `https://[${bare}]/` : `https://${bare}/`).hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/**
+ * The IP address SANs of a certificate, canonical. Node prints SANs as `TYPE:value` joined by
+ * ", ", with a value that holds a comma or a quote in JSON quotes; a quoted value is never an
+ * address, so a DNS name whose text looks like an address entry cannot pass for one. A SAN
+ * list that cannot be read yields no address at all. Pure.
+ */
+export function ipAddressSans(cert: PeerCertificate): string[] {
+  const text = cert.subjectaltname ?? '';
+  const entry = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,"]*)(, |$)/y;
+  const addresses: string[] = [];
+  let at = 0;
+  while (at < text.length) {
+    entry.lastIndex = at;
+    const m = entry.exec(text);
+    if (!m) return [];
+    const address = m[1] === 'IP Address' ? canonicalIp(m[2]!) : undefined;
+    if (address !== undefined) addresses.push(address);
+    at = entry.lastIndex;
+    if (m[3] === '') break;
+  }
+  return addresses;
+}
+
+/**
+ * Node's server identity check for a peer URL that names an address: the address must be one of
+ * the certificate's IP SANs (a CN never counts). Spelled out because Node 18 takes an IPv6
+ * address for a host name (its domainToASCII turns it into "") and then refuses every
+ * certificate; the error has the form and code of Node's own.
+ */
+export function checkAddressIdentity(address: string, cert: PeerCertificate): Error | undefined {
+  const ips = ipAddressSans(cert);
+  const wanted = canonicalIp(address);
+  if (wanted !== undefined && ips.includes(wanted)) return undefined;
+  const reason = `IP: ${address} is not in the cert's list: ${ips.join(', ')}`;
+  return Object.assign(new Error(`Hostname/IP does not match certificate's altnames: ${reason}`), {
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    reason,
+    host: address,
+    cert,
+  });
+}
+
 export function certificateIdentity(cert: PeerCertificate | undefined): CertificateIdentity {
   const names = new Set<string>();
   const addresses = new Set<string>();
