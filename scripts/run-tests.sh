@@ -1,12 +1,14 @@
 #!/bin/bash
-# The test command of the README (npm test), in three stages, each with its own summary:
+# The test command of the README (npm test), in four stages, each with its own summary:
 #   1. unit and integration tests: a private dbus-daemon, the real libvirt-dbus (Test driver),
 #      the LVM simulator and the built daemon; and the seeded cluster simulation (10,000
 #      schedules of the real engine on 2 to 4 simulated hosts);
-#   2. end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
-#   3. the real lvmlockd + sanlock test bed in QEMU guests, holding the simulator and the
+#   2. the Debian package: built, checked by lintian, installed into fresh Debian 12 and 13
+#      systems (mmdebstrap) and smoke-tested there;
+#   3. end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
+#   4. the real lvmlockd + sanlock test bed in QEMU guests, holding the simulator and the
 #      daemon's LVM layer to the same contract.
-# Stages 2 and 3 need root, namespaces and QEMU; where those are missing their tests say loudly
+# Stages 2 to 4 need root (and 3 and 4 namespaces and QEMU); where those are missing their tests say loudly
 # that they are skipped and why. Every stage runs; the exit status is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,11 @@ stage() {
   passed_tests=$((passed_tests + ${n:-0}))
   n=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$stage_log" | tail -n 1)
   failed_tests=$((failed_tests + ${n:-0}))
+  # The package check counts its own checks the same way.
+  n=$(sed -n 's/^package: \([0-9][0-9]*\) passed, .*$/\1/p' "$stage_log" | tail -n 1)
+  passed_tests=$((passed_tests + ${n:-0}))
+  n=$(sed -n 's/^package: [0-9]* passed, \([0-9][0-9]*\) failed.*$/\1/p' "$stage_log" | tail -n 1)
+  failed_tests=$((failed_tests + ${n:-0}))
   if [ "$rc" -eq 0 ]; then
     echo "=== ${name}: passed"
   else
@@ -37,7 +44,8 @@ stage() {
 }
 
 bash scripts/ensure-deps.sh || exit 1
-stage "unit, integration and cluster simulation tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/sim/
+stage "unit, integration and cluster simulation tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/sim/ dist/test/package/
+stage "Debian package" bash scripts/check-package.sh
 stage "end-to-end migration tests" bash scripts/test-e2e.sh
 stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 
