@@ -85,16 +85,7 @@ async function runLvmCommand(command: SimTool, argv: string[], ctx: SimContext):
   const body = command === 'lvmlockctl' ? lvmlockctl : LVM_COMMANDS[command];
   const run = (state: SimState): ToolResult => {
     if (isHostDead(state, ctx.hostId)) return deadHostError(ctx, command);
-    const out = new Output();
-    try {
-      return out.result(body({ state, hostId: ctx.hostId, nowMs: Date.now(), out }, argv));
-    } catch (err) {
-      if (!(err instanceof CommandLineError)) throw err;
-      if (err.getoptLine) out.rawError(err.getoptLine);
-      if (err.lvmLine) out.error(err.lvmLine);
-      out.error(PARSE_FAILED);
-      return out.result(EINVALID_CMD_LINE);
-    }
+    return runBody(body, { state, hostId: ctx.hostId, nowMs: Date.now(), out: new Output() }, argv);
   };
   if (!MUTATING.has(command)) return run(readState(ctx.stateFile));
   return withStateLock(ctx.stateFile, { timeoutMs: ctx.lockTimeoutMs, signal: ctx.signal }, () => {
@@ -116,4 +107,18 @@ function hangUntilAborted(signal: AbortSignal | undefined): Promise<void> {
       reject(signal.reason instanceof Error ? signal.reason : Object.assign(new Error('aborted'), { name: 'AbortError' }));
     }, { once: true });
   });
+}
+
+/** Runs one command body on a state; a command line lvm would reject ends as lvm ends it. */
+export function runBody(body: (ctx: LvmContext, argv: string[]) => number, ctx: LvmContext, argv: string[]): ToolResult {
+  const { out } = ctx;
+  try {
+    return out.result(body(ctx, argv));
+  } catch (err) {
+    if (!(err instanceof CommandLineError)) throw err;
+    if (err.getoptLine) out.rawError(err.getoptLine);
+    if (err.lvmLine) out.error(err.lvmLine);
+    out.error(PARSE_FAILED);
+    return out.result(EINVALID_CMD_LINE);
+  }
 }

@@ -9,7 +9,7 @@ import type { Exec, RunResult } from '../../src/lvm/run.js';
 import { lvmlockctl } from '../lvm-sim/lockctl.js';
 import { lvchange } from '../lvm-sim/lvchange.js';
 import { closeLv, createLv, createVg, openLv, startLockspace } from '../lvm-sim/model.js';
-import { CommandLineError, PARSE_FAILED } from '../lvm-sim/options.js';
+import { runBody } from '../lvm-sim/run.js';
 import { EINVALID_CMD_LINE, Output, type ToolResult } from '../lvm-sim/output.js';
 import { lvs, vgs } from '../lvm-sim/reporting.js';
 import { emptyState, findLv, findVg, lockTarget, type SimState, type VgLockType } from '../lvm-sim/state.js';
@@ -58,15 +58,7 @@ export class LvmCluster {
       out.rawError(`sim: ${file} ${args.join(' ')} is not simulated`);
       return out.result(EINVALID_CMD_LINE);
     }
-    try {
-      return out.result(body({ state: this.state, hostId, nowMs, out }, argv));
-    } catch (err) {
-      if (!(err instanceof CommandLineError)) throw err;
-      if (err.getoptLine) out.rawError(err.getoptLine);
-      if (err.lvmLine) out.error(err.lvmLine);
-      out.error(PARSE_FAILED);
-      return out.result(EINVALID_CMD_LINE);
-    }
+    return runBody(body, { state: this.state, hostId, nowMs, out }, argv);
   }
 
   private lv(key: string) {
