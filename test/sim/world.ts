@@ -11,16 +11,14 @@ import type { OwnedLv, OwnedStore } from '../../src/engine/owned.js';
 import { DiskResolver } from '../../src/domain/resolver.js';
 import { LockTable } from '../../src/locks/table.js';
 import { Lvm } from '../../src/lvm/lvm.js';
-import type { PeerReply } from '../../src/peers/client.js';
-import type { PeerMessage, PeerMessageKind } from '../../src/peers/messages.js';
 import { GUESTS, LVS, domainXml, isHotLv, type DiskSpec, type GuestSpec } from './guests.js';
 import { LvmCluster, clusterExec } from './lvm-cluster.js';
 import { hostOwnedStore } from './hotplug.js';
+import { sendPeerMessage } from './network.js';
 import { Prng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 
 export const HOOK_TIMEOUT_MS = 60_000;
-const PEER_TIMEOUT_MS = 10_000;
 /** How long after a migration ends its hosts may still hold sh while the handoff settles. */
 export const HANDOFF_GRACE_MS = 60_000;
 
@@ -45,7 +43,7 @@ export interface Dom {
   hot: DiskSpec[];
 }
 
-interface Incarnation {
+export interface Incarnation {
   alive: boolean;
   coordinator: Coordinator;
   died: Promise<void>;
@@ -155,7 +153,7 @@ export class World {
     };
     const peers: PeerLink = {
       hosts: () => this.hosts.filter((h) => h !== host).map((h): PeerHost => ({ name: h.name, url: `https://${h.name}:9440`, hostId: h.id })),
-      send: (peer, kind, message) => this.send(host, peer.name, kind, message, inc),
+      send: (peer, kind, message) => sendPeerMessage(this, host, peer.name, kind, message, inc),
     };
     inc.coordinator = new Coordinator({
       lvm,
@@ -223,51 +221,6 @@ export class World {
       if (host.adminHeld.has(key)) this.violate('released-admin-lv', `${host.name}: the daemon ran lvchange -an ${key}, which the admin activated outside any domain`);
       else if (isHotLv(key) && !host.adopted.has(key)) this.violate('released-admin-lv', `${host.name}: the daemon ran lvchange -an ${key}, a hot-plug LV it never recorded as its own since the admin activated it`);
     }
-  }
-
-  // ---- network ------------------------------------------------------------------------------
-
-  private send(from: SimHost, to: string, kind: PeerMessageKind, message: PeerMessage, inc: Incarnation): Promise<PeerReply> {
-    const target = this.hosts.find((h) => h.name === to)!;
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (r: PeerReply) => {
-        if (done || !inc.alive) return;
-        done = true;
-        resolve(r);
-      };
-      this.clock.after(PEER_TIMEOUT_MS, () => finish({ peer: to, ok: false, error: `no answer within ${PEER_TIMEOUT_MS} ms` }));
-      const deliver = (answerTo: boolean) => {
-        const daemon = target.daemon;
-        if (!daemon) {
-          if (answerTo) finish({ peer: to, ok: false, error: `connect ECONNREFUSED ${to}:9440` });
-          return;
-        }
-        this.note(`net ${from.name}->${to} ${kind} ${message.domain.slice(-2)}`);
-        // A migration that ends while the request is being answered may still see it granted
-        // (libvirt cannot be asked and acted on at once); the watch then takes ex back.
-        const jobOnArrival = target.domains.get(message.domain)?.job === true;
-        daemon.coordinator.onPeerMessage(kind, message, from.name).then(
-          (answer) => {
-            if (!jobOnArrival) this.checkDemoteAnswer(target, kind, message, answer.result, answer.detail);
-            if (!answerTo || !daemon.alive || this.prng.chance(this.net.loss)) return;
-            this.clock.after(this.prng.range(1, 80), () => finish({ peer: to, ok: true, status: 200, answer }));
-          },
-          (err: unknown) => answerTo && finish({ peer: to, ok: false, status: 500, error: (err as Error).message }),
-        );
-      };
-      if (!this.prng.chance(this.net.loss)) this.clock.after(this.prng.range(1, 80), () => deliver(true));
-      if (this.prng.chance(this.net.dup)) this.clock.after(this.net.staleDup ? this.prng.range(1_000, 90_000) : this.prng.range(1, 200), () => deliver(false));
-    });
-  }
-
-  /** Invariant of the handoff: only a domain with an outgoing migration job demotes, and a refusal says nothing of it. */
-  private checkDemoteAnswer(target: SimHost, kind: PeerMessageKind, message: PeerMessage, result: string, detail: string): void {
-    if (kind !== 'demote' || !this.strictDemote) return;
-    const dom = target.domains.get(message.domain);
-    if (dom?.job) return;
-    if (result === 'demoted') this.violate('demote-without-migration', `${target.name} demoted ${message.domain} for a peer although it has no outgoing migration job`);
-    else if (dom && new RegExp(`\\b${dom.guest.name}\\b`).test(detail)) this.violate('demote-refusal-leak', `${target.name} refused a demote with details of its guest: ${detail}`);
   }
 
   // ---- libvirt side: hooks and events -------------------------------------------------------
