@@ -77,7 +77,7 @@ export class LibvirtEvents {
         }
         if (detail === ResumedDetail.PostcopyFailed) {
           logger.error(
-            `domain ${entry.name}: post-copy migration failed; its LVs stay shared on both hosts. Recover the migration (virsh migrate --postcopy-resume) or destroy one side, then run "virt-lvmlockctl reconcile"`,
+            `domain ${entry.name}: post-copy migration failed; its LVs stay shared on both hosts. Recover the migration (virsh migrate --postcopy-resume), or destroy the paused source side: the destination then takes its exclusive locks by itself`,
           );
           return;
         }

@@ -65,8 +65,11 @@ export class MigrationWatch {
     try {
       const { state, reason } = await libvirt.domainState(uuid);
       const job = await this.handoff.migrationJob(uuid);
+      // A failed post-copy leaves the guest running only on the destination (the source is paused
+      // for good): it wants its own modes there, which lvmlockd grants once the source lets go.
+      if (state === DomainState.Running && reason === RunningReason.PostcopyFailed) return { state: 'settled' };
       const postcopy =
-        (state === DomainState.Running && (reason === RunningReason.Postcopy || reason === RunningReason.PostcopyFailed)) ||
+        (state === DomainState.Running && reason === RunningReason.Postcopy) ||
         (state === DomainState.Paused && (reason === PausedReason.Postcopy || reason === PausedReason.PostcopyFailed));
       if (state === DomainState.Paused && reason === PausedReason.Migration) return { state: 'migrating', direction: job === 'out' ? 'outgoing' : 'incoming' };
       if (postcopy) return { state: 'migrating', direction: job === 'out' || state === DomainState.Paused ? 'outgoing' : 'incoming' };

@@ -2,13 +2,13 @@
  * What libvirt does on each host, in the orders its source produces (hooks, QEMU, events), as
  * procedures on the virtual clock. Each step of a schedule starts one of them.
  */
-import { DomainEvent, DomainState, PausedReason } from '../../src/libvirt/enums.js';
+import { DomainEvent, DomainState, PausedReason, RunningReason } from '../../src/libvirt/enums.js';
 import { ADMIN_LV, type DiskSpec, type GuestSpec } from './guests.js';
 import { attach, detach, type HotplugFault } from './hotplug.js';
 import type { Dom, SimHost, World } from './world.js';
 import { HANDOFF_GRACE_MS } from './world.js';
 
-export type MigrationFault = 'none' | 'prepare-fails' | 'before-switchover' | 'after-switchover';
+export type MigrationFault = 'none' | 'prepare-fails' | 'before-switchover' | 'after-switchover' | 'postcopy-fails';
 
 export type Step =
   | { op: 'start'; host: number; guest: number; gap: number }
@@ -144,6 +144,17 @@ async function migrate(w: World, src: SimHost, dst: SimHost, guest: GuestSpec, f
     if (postcopy) {
       w.event(dst, guest.uuid, S.Resumed, 3);
       await w.clock.sleep(w.prng.range(100, 3000));
+      if (fault === 'postcopy-fails') {
+        // The connection breaks during post-copy: the source stays paused and cannot resume,
+        // the destination runs on (libvirt.md §4). The admin then destroys the source side.
+        sdom.reason = PausedReason.PostcopyFailed;
+        w.event(src, guest.uuid, S.Suspended, 8);
+        ddom.reason = RunningReason.PostcopyFailed;
+        w.event(dst, guest.uuid, S.Resumed, 4);
+        await w.clock.sleep(w.prng.range(1000, 30_000));
+        await stopQemu(w, src, sdom, 1);
+        return;
+      }
     } else {
       w.event(dst, guest.uuid, S.Defined, 0);
       w.event(dst, guest.uuid, S.Resumed, 1);

@@ -45,7 +45,7 @@ export function generate(seed: number, classes: Set<FaultClass>, hostCount: numb
     ['lifecycle', 1, () => ({ op: 'reconcile', host: host(), gap: gap() })],
     ['live-migration', 5, () => { const from = host(); return { op: 'migrate', from, to: other(from), guest: guest(), fault: 'none', postcopy: false, loseEvents: false, gap: gap() }; }],
     ['migration-failure', 3, () => { const from = host(); return { op: 'migrate', from, to: other(from), guest: guest(), fault: p.pick(['prepare-fails', 'before-switchover', 'after-switchover'] as const), postcopy: false, loseEvents: false, gap: gap() }; }],
-    ['postcopy', 1, () => { const from = host(); return { op: 'migrate', from, to: other(from), guest: guest(), fault: 'none', postcopy: true, loseEvents: false, gap: gap() }; }],
+    ['postcopy', 1, () => { const from = host(); return { op: 'migrate', from, to: other(from), guest: guest(), fault: p.pick(['none', 'none', 'postcopy-fails'] as const), postcopy: true, loseEvents: false, gap: gap() }; }],
     ['daemon-crash', 1, () => ({ op: 'daemon-crash', host: host(), downMs: p.pick([100, 2000, 15_000]), gap: gap() })],
     ['network', 1, () => ({ op: 'net', loss: p.pick([0, 0.1, 0.3]), dup: p.pick([0, 0.1, 0.3]), gap: gap() })],
     ['offline-migration', 2, () => { const from = host(); return { op: 'offline', from, to: other(from), guest: guest(), gap: gap() }; }],
