@@ -9,6 +9,7 @@ import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { MigrationView, MigrationWatch } from './migration-watch.js';
 import { currentModes, isMigrating, planReconcile, type RunningDomain, takeTargets } from './policy.js';
+import { mapConcurrent } from './map-concurrent.js';
 import type { Transitions } from './transitions.js';
 
 export interface ReconcileReport {
@@ -293,18 +294,4 @@ export class Reconciler {
     if (failures.length === 0) return true;
     return `${lv} is held but unused and cannot be released: ${failures.map(describeFailure).join('; ')}`;
   }
-}
-
-/** Maps with at most `limit` calls in flight, keeping the input order. */
-async function mapConcurrent<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
