@@ -21,8 +21,12 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src/virt-lvmlockd
+# A CA file npm must trust on top of its own (a TLS-intercepting proxy's), mounted into the build
+# by the builder (podman build -v); empty: none.
+ARG EXTRA_CA_CERTS=
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then export NODE_EXTRA_CA_CERTS="$EXTRA_CA_CERTS"; fi; \
+    npm ci --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
 COPY scripts ./scripts
@@ -30,6 +34,7 @@ COPY test ./test
 RUN npx tsc -p tsconfig.json
 # The same layout as the Debian package: /usr/lib/virt-lvmlockd/{dist/src,node_modules,hooks}.
 RUN set -e; lib=/out/usr/lib/virt-lvmlockd; mkdir -p "$lib"; \
+    if [ -n "$EXTRA_CA_CERTS" ]; then export NODE_EXTRA_CA_CERTS="$EXTRA_CA_CERTS"; fi; \
     (cd src && find . -name '*.ts' -printf '%P\n') | while read -r ts; do \
       install -D -m 644 "dist/src/${ts%.ts}.js" "$lib/dist/src/${ts%.ts}.js"; \
     done; \
