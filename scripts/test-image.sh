@@ -39,7 +39,8 @@ finish() {
 }
 skip_all() {
   local why=$1
-  for check in "build the runtime image" "--version" "start against a missing bus" "LVM tools in the image"; do
+  for check in "build the runtime image" "--version" "start against a missing bus" \
+      "the start installed the qemu hook into the mounted hook directory" "LVM tools in the image"; do
     skip "$check" "$why"
   done
   finish
@@ -49,11 +50,10 @@ now() { date +%s; }
 bounded() { local limit=$1; shift; timeout --kill-after=30s "$limit" "$@"; }
 export DEBIAN_FRONTEND=noninteractive
 
-work=$ROOT/.cache/test-image
-rm -rf "$work" && mkdir -p "$work"
-
 # --- tools ---------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || skip_all "not root: this check runs podman and mmdebstrap as root and does not set up user namespaces"
+work=$ROOT/.cache/test-image
+rm -rf "$work" && mkdir -p "$work"
 missing=()
 for tool in podman mmdebstrap runc; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
