@@ -4,7 +4,8 @@
 #      the LVM simulator and the built daemon; and the seeded cluster simulation (10,000
 #      schedules of the real engine on 2 to 4 simulated hosts);
 #   2. the Debian package: built, checked by lintian, installed into fresh Debian 12 and 13
-#      systems (mmdebstrap) and smoke-tested there;
+#      systems (mmdebstrap) and smoke-tested there; then the runtime container image, built with
+#      podman on a Debian base image made locally, and smoke-tested;
 #   3. end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
 #   4. the real lvmlockd + sanlock test bed in QEMU guests, holding the simulator and the
 #      daemon's LVM layer to the same contract.
@@ -35,6 +36,10 @@ stage() {
   passed_tests=$((passed_tests + ${n:-0}))
   n=$(sed -n 's/^package: [0-9]* passed, \([0-9][0-9]*\) failed.*$/\1/p' "$stage_log" | tail -n 1)
   failed_tests=$((failed_tests + ${n:-0}))
+  n=$(sed -n 's/^image: \([0-9][0-9]*\) passed, .*$/\1/p' "$stage_log" | tail -n 1)
+  passed_tests=$((passed_tests + ${n:-0}))
+  n=$(sed -n 's/^image: [0-9]* passed, \([0-9][0-9]*\) failed.*$/\1/p' "$stage_log" | tail -n 1)
+  failed_tests=$((failed_tests + ${n:-0}))
   if [ "$rc" -eq 0 ]; then
     echo "=== ${name}: passed"
   else
@@ -46,6 +51,7 @@ stage() {
 bash scripts/ensure-deps.sh || exit 1
 stage "unit, integration and cluster simulation tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/sim/ dist/test/package/
 stage "Debian package" bash scripts/check-package.sh
+stage "runtime container image" bash scripts/test-image.sh
 stage "end-to-end migration tests" bash scripts/test-e2e.sh
 stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 
