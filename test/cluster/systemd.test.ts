@@ -12,7 +12,8 @@ import { prepare, say, skipLoudly } from './prepare.js';
 
 const TITLE = 'virt-lvmlockd under systemd on two hypervisors';
 const SETUP_MS = 20 * 60_000;
-const ACTIVE_WAIT_MS = 3 * 60_000;
+// A Type=dbus start takes seconds; past this the unit is failing, not slow.
+const ACTIVE_WAIT_MS = 90_000;
 
 const prep = await prepare();
 if ('skip' in prep) {
@@ -60,7 +61,8 @@ if ('skip' in prep) {
       test(`${name}: journalctl -u virt-lvmlockd shows the ready line`, async () => {
         const journal = await hv(name).mustRun(['journalctl', '-u', 'virt-lvmlockd', '--no-pager', '-o', 'cat'], { timeoutMs: 60_000 });
         const ready = journal.split('\n').find((l) => l.includes(`virt-lvmlockd ${prep.version} ready on`));
-        assert.ok(ready, `${name}: no "virt-lvmlockd ${prep.version} ready on" line in the journal:\n${journal}`);
+        const tail = journal.trim().split('\n').slice(-20).join('\n');
+        assert.ok(ready, `${name}: no "virt-lvmlockd ${prep.version} ready on" line in the journal; its last lines:\n${tail}`);
         assert.match(ready, /ready on system bus, libvirt connection \/org\/libvirt\/QEMU/);
       });
     }
