@@ -6,7 +6,9 @@
 #   2. the Debian package: built, checked by lintian, installed into fresh Debian 12 and 13
 #      systems (mmdebstrap) and smoke-tested there; then the runtime container image, built with
 #      podman on a Debian base image made locally, and smoke-tested;
-#   3. end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
+#   3. the cluster bed: two Debian 12 hypervisors under QEMU TCG with systemd, the project
+#      installed from its .deb, the daemon started and checked under systemd and journald;
+#      then end-to-end live migrations between two isolated libvirtd instances with QEMU guests;
 #   4. the real lvmlockd + sanlock test bed in QEMU guests, holding the simulator and the
 #      daemon's LVM layer to the same contract.
 # Stages 2 to 4 need root (and 3 and 4 namespaces and QEMU); where those are missing their tests say loudly
@@ -52,6 +54,7 @@ bash scripts/ensure-deps.sh || exit 1
 stage "unit, integration and cluster simulation tests" node --test --test-concurrency=2 dist/test/unit/ dist/test/integration/ dist/test/sim/ dist/test/package/
 stage "Debian package" bash scripts/check-package.sh
 stage "runtime container image" bash scripts/test-image.sh
+stage "two-hypervisor cluster bed" bash scripts/test-cluster.sh
 stage "end-to-end migration tests" bash scripts/test-e2e.sh
 stage "real lvmlockd test bed" bash scripts/test-lvmlockd.sh --failover
 
