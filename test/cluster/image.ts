@@ -10,11 +10,12 @@
  * next run builds a new image and drops the old one.
  */
 import { createHash } from 'node:crypto';
-import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { mustRunHost, runHost } from '../lvmlockd/host-command.js';
 import { AGENT_JS, AGENT_PATH, AGENT_UNIT, ENABLED_UNITS, ETC_HOSTS, FSTAB, MASKED_UNITS, MODULES_LOAD, guestFilesFingerprint, networkFiles } from './guest-files.js';
 import { CACHE_DIR } from './paths.js';
+import { exists } from '../harness/fs.js';
 
 export interface HypervisorImage {
   /** Raw ext4 root filesystem, the backing file of every overlay. */
@@ -51,14 +52,6 @@ const QUICK_MS = 60_000;
 const MMDEBSTRAP_MS = 20 * 60_000;
 const MKFS_MS = 5 * 60_000;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** "name version" for each package, from the host's apt lists of SOURCES only. */
 async function candidateVersions(work: string): Promise<string[]> {

@@ -3,10 +3,11 @@
  * Commands are argument vectors; inside the guest they run under busybox `timeout`, one at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GuestImage } from './image.js';
 import { registerQemu } from './qemu-processes.js';
+import { exists } from '../harness/fs.js';
 
 export interface GuestResult {
   rc: number;
@@ -46,14 +47,6 @@ function shellWord(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,12 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, chmod, copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { CLOSE_HELPER, GROUP, GUEST_BINARIES, GUEST_INIT, GUEST_MODULES, LVM_COMMAND_LINKS, LVM_CONF, OPEN_HELPER, PASSWD, guestFilesFingerprint } from './guest-files.js';
 import { finished, mustRunHost, runHost } from './host-command.js';
 import { CACHE_DIR, DEBS_DIR } from './paths.js';
+import { exists } from '../harness/fs.js';
 
 export interface GuestImage {
   kernel: string;
@@ -39,14 +40,6 @@ const DOWNLOAD_MS = 10 * 60_000;
 const UNPACK_MS = 5 * 60_000;
 const LOCK_WAIT_MS = 15 * 60_000;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function installedVersion(pkg: string): Promise<string | undefined> {
   const r = await runHost('dpkg-query', ['-W', '-f=${db:Status-Abbrev} ${Version}', pkg], { timeoutMs: QUICK_MS });
