@@ -128,7 +128,7 @@ export class Handoff {
     return job === 'out' || job === 'busy' || (job === 'other' && !this.ctx.deps.libvirt.migrationJob);
   }
 
-  private answer(kind: PeerMessageKind, msg: PeerMessage, peer: string, job: MigrationJob | 'unknown' | undefined): Promise<PeerAnswer> {
+  private answer(kind: Exclude<PeerMessageKind, 'migrating'>, msg: PeerMessage, peer: string, job: MigrationJob | 'unknown' | undefined): Promise<PeerAnswer> {
     return this.ctx.queue.run(msg.domain, async () => {
       const entry = this.ctx.table.domains.get(msg.domain);
       const requested = msg.lvs.join(', ');
@@ -136,8 +136,6 @@ export class Handoff {
         return { result: 'not-held', detail: `domain ${msg.domain} does not hold ${requested} on this host` };
       }
       switch (kind) {
-        case 'migrating':
-          return { result: 'refused', detail: `domain ${msg.domain}: answered without the queue` };
         case 'demote':
           if (entry.phase === 'migrating-out' && entry.manualDemote) return { result: 'demoted', detail: `domain ${msg.domain}: ${requested} already sh (migrate-out)` };
           if (!this.isOutgoing(job)) {

@@ -93,7 +93,7 @@ export class Transitions {
       return failures;
     } finally {
       const end = clock.now();
-      for (const [lv, at] of this.lastChange) if (at === Infinity && requested.has(lv)) this.lastChange.set(lv, end);
+      for (const lv of requested.keys()) if (this.lastChange.get(lv) === Infinity) this.lastChange.set(lv, end);
       release();
     }
   }
