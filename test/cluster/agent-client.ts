@@ -6,16 +6,10 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunResult } from '../../src/lvm/run.js';
 
-export interface GuestResult {
-  rc: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  /** Time in the guest, from spawn to exit. */
-  ms: number;
-  timedOut: boolean;
-}
+/** What one command in the guest did, as the daemon's own runner reports it; `ms` is guest time. */
+export type GuestResult = RunResult;
 
 interface Reply {
   id: number | null;
