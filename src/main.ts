@@ -3,45 +3,16 @@ import { existsSync } from 'node:fs';
 import { type Config, defaultConfig, loadConfig } from './config/index.js';
 import { Daemon, VERSION } from './daemon.js';
 import { createLogger } from './log/logger.js';
-
-const DEFAULT_CONFIG = '/etc/virt-lvmlockd/config.yaml';
-
-function usage(): string {
-  return `usage: virt-lvmlockd [--config FILE] [--version]\n  --config FILE  configuration file (default ${DEFAULT_CONFIG})`;
-}
-
-function parseArgs(argv: string[]): { configFile: string; explicit: boolean } {
-  let configFile = DEFAULT_CONFIG;
-  let explicit = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--config' || arg === '-c') {
-      const value = argv[++i];
-      if (!value) throw new Error(`--config needs a file\n${usage()}`);
-      configFile = value;
-      explicit = true;
-    } else if (arg.startsWith('--config=')) {
-      configFile = arg.slice('--config='.length);
-      explicit = true;
-    } else if (arg === '--version') {
-      process.stdout.write(`${VERSION}\n`);
-      process.exit(0);
-    } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${usage()}\n`);
-      process.exit(0);
-    } else {
-      throw new Error(`unknown argument ${arg}\n${usage()}`);
-    }
-  }
-  return { configFile, explicit };
-}
+import { daemonUsage, parseDaemonArgs } from './cli/daemon-args.js';
 
 async function main(): Promise<void> {
-  let args: { configFile: string; explicit: boolean };
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`virt-lvmlockd: ${(err as Error).message}\n`);
+  const args = parseDaemonArgs(process.argv.slice(2));
+  if (args.kind === 'help' || args.kind === 'version') {
+    process.stdout.write(args.kind === 'help' ? daemonUsage() : `${VERSION}\n`);
+    process.exit(0);
+  }
+  if (args.kind === 'usage') {
+    process.stderr.write(`virt-lvmlockd: ${args.message}\n${daemonUsage()}`);
     process.exit(2);
   }
   let config: Config;

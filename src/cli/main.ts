@@ -1,20 +1,14 @@
 #!/usr/bin/env node
-import { BusConnection, DbusCallError } from '../dbus/bus.js';
 import { BUS_ADDRESS_ENV, BUS_NAME, MANAGER_IFACE, OBJECT_PATH } from '../control/names.js';
-import { formatStatus, type StatusJson } from './format.js';
+import type { CallContext, Invocation, Outcome } from './commands.js';
+import { commandHelp, EXIT_FINDING, EXIT_OK, EXIT_USAGE, mainHelp, usageLine } from './help.js';
+import { parseCommandLine } from './parse.js';
 
-const USAGE = `usage: virt-lvmlockctl COMMAND [--json]
-commands:
-  status [--json]     the lock table: each LV, its mode, domain and phase
-  reconcile [--json]  compare running domains with lvmlockd now and fix what can be fixed
-  reload              reload the daemon's configuration (like systemctl reload virt-lvmlockd)
-  migrate-out DOMAIN  demote DOMAIN's exclusive locks to shared before a migration that no peer
-                      daemon will ask for (clusters without peers, or tools that orchestrate)
-  settle DOMAIN       take DOMAIN's own lock modes back if it runs here, or release its locks if not
-  version             the CLI's version
-The daemon is reached on the system bus, or at the address in ${BUS_ADDRESS_ENV}.`;
+const PROGRAM = 'virt-lvmlockctl';
 
-async function call(member: string, timeoutMs: number, args: string[] = []): Promise<string> {
+async function call(member: string, timeoutMs: number, args: string[]): Promise<string> {
+  // Loaded only for a call: help, version and usage errors work even if the D-Bus library does not.
+  const { BusConnection } = await import('../dbus/bus.js');
   const address = process.env[BUS_ADDRESS_ENV] || 'system';
   const bus = await BusConnection.connect(address, 5000);
   try {
@@ -28,52 +22,48 @@ async function call(member: string, timeoutMs: number, args: string[] = []): Pro
   }
 }
 
+async function run(inv: Invocation, ctx: CallContext): Promise<Outcome> {
+  const action = inv.command.action;
+  switch (action.kind) {
+    case 'dbus': {
+      const reply = await ctx.call(action.member, action.timeoutMs, action.dbusArgs ? action.dbusArgs(inv) : inv.args);
+      return action.render(reply, inv);
+    }
+    case 'local':
+      return action.run(inv, ctx);
+    case 'help':
+      // The parser answers help; reaching here is a bug in the table, said plainly.
+      throw new Error(`command ${inv.command.name} has no action`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const json = argv.includes('--json');
-  const [command, ...rest] = argv.filter((a) => a !== '--json');
-  const takesDomain = command === 'migrate-out' || command === 'settle';
-  if (!command || rest.length !== (takesDomain ? 1 : 0)) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
-  switch (command) {
-    case 'status': {
-      const text = await call('Status', 10_000);
-      process.stdout.write(json ? `${text}\n` : formatStatus(JSON.parse(text) as StatusJson));
-      return 0;
-    }
-    case 'reconcile': {
-      const text = await call('Reconcile', 300_000);
-      const r = JSON.parse(text) as { domains: number; took: string[]; released: string[]; problems: string[]; ms: number };
-      if (json) {
-        process.stdout.write(`${text}\n`);
-      } else {
-        process.stdout.write(
-          `reconciled ${r.domains} running domains in ${r.ms} ms: took ${r.took.join(', ') || 'nothing'}; released ${r.released.join(', ') || 'nothing'}\n`,
-        );
-        for (const p of r.problems) process.stdout.write(`problem: ${p}\n`);
-      }
-      // Problems are things the daemon could not fix: scripts must see them.
-      return r.problems.length > 0 ? 1 : 0;
-    }
-    case 'migrate-out':
-      process.stdout.write(`${await call('MigrateOut', 120_000, rest)}\n`);
-      return 0;
-    case 'settle':
-      process.stdout.write(`${await call('Settle', 120_000, rest)}\n`);
-      return 0;
-    case 'reload':
-      process.stdout.write(`${await call('Reload', 30_000)}\n`);
-      return 0;
+  const parsed = parseCommandLine(argv);
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(parsed.command ? commandHelp(parsed.command) : mainHelp());
+      return EXIT_OK;
     case 'version': {
-      const { VERSION } = await import('../daemon.js');
+      const { VERSION } = await import('./version.js');
       process.stdout.write(`${VERSION}\n`);
-      return 0;
+      return EXIT_OK;
     }
-    default:
-      process.stderr.write(`virt-lvmlockctl: unknown command ${command}\n${USAGE}\n`);
-      return 2;
+    case 'usage': {
+      // With no command at all the whole list helps most; otherwise the one usage line that applies.
+      const more = parsed.list ? mainHelp() : `${usageLine(parsed.command)}\n${seeHelp(parsed.command?.name)}\n`;
+      process.stderr.write(`${PROGRAM}: ${parsed.message}\n${more}`);
+      return EXIT_USAGE;
+    }
+    case 'run': {
+      const outcome = await run(parsed.invocation, { call });
+      process.stdout.write(outcome.stdout);
+      return outcome.code;
+    }
   }
+}
+
+function seeHelp(command?: string): string {
+  return command ? `see ${PROGRAM} ${command} --help` : `see ${PROGRAM} --help`;
 }
 
 // exitCode, not exit(): exit() would cut a large --json output still buffered for a pipe.
@@ -82,8 +72,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const message = err instanceof DbusCallError ? err.message : (err as Error).message;
-    process.stderr.write(`virt-lvmlockctl: ${message}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`${PROGRAM}: ${(err as Error).message}\n`);
+    process.exitCode = EXIT_FINDING;
   },
 );
