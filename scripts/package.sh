@@ -75,6 +75,9 @@ for page in man/*.[1-8]; do
   install -D -m 644 "$page" "$pkg/usr/share/man/man$section/${page##*/}"
   gzip -9n "$pkg/usr/share/man/man$section/${page##*/}"
 done
+for prog in virt-lvmlockctl virt-lvmlockd; do
+  install -D -m 644 "packaging/bash-completion/$prog" "$pkg/usr/share/bash-completion/completions/$prog"
+done
 doc=$pkg/usr/share/doc/virt-lvmlockd
 install -D -m 644 "$stage/copyright" "$doc/copyright"
 date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
