@@ -4,7 +4,8 @@ import { formatStatus, type StatusJson } from './format.js';
  * The command table of virt-lvmlockctl: the one place that names each command, its arguments,
  * options, help and what it does. The parser, the help texts and the completion test all read
  * it, so they cannot disagree; a new command is one entry here (plus its completion words, which
- * a unit test holds to this table).
+ * a unit test holds to this table). A command whose options change what it asks the daemon
+ * (status --cluster) or that does more than one call (diagnose) is a 'local' action.
  */
 
 export interface OptionSpec {
@@ -56,7 +57,7 @@ export interface Command {
   options: OptionSpec[];
   /** One line for the command list. */
   summary: string;
-  /** Paragraphs for `COMMAND --help`. */
+  /** The text of `COMMAND --help`, one paragraph (wrapped there). */
   description: string;
   /** When this command exits 1 (a finding or a refusal); for a D-Bus command, the help adds "the daemon could not be reached". */
   exit1?: string;
