@@ -37,6 +37,7 @@ check "virt-lvmlockd --version prints $want_version" 0 "^$want_version\$" virt-l
 check "virt-lvmlockd --help prints the usage" 0 '^usage: virt-lvmlockd' virt-lvmlockd --help
 check "virt-lvmlockd refuses an unknown argument" 2 'unknown argument --bogus' virt-lvmlockd --bogus
 check "virt-lvmlockctl version prints $want_version" 0 "^$want_version\$" virt-lvmlockctl version
+check "virt-lvmlockctl --help prints the usage" 0 '^usage: virt-lvmlockctl' virt-lvmlockctl --help
 check "virt-lvmlockctl without a command prints the usage, exit 2" 2 '^usage: virt-lvmlockctl' virt-lvmlockctl
 check "virt-lvmlockctl status without the daemon's bus fails naming it" 1 '^virt-lvmlockctl: .*(/nonexistent/bus|ENOENT)' \
   env VIRT_LVMLOCKD_BUS_ADDRESS=unix:path=/nonexistent/bus virt-lvmlockctl status
@@ -75,7 +76,8 @@ check "the hook refuses prepare without the daemon (fail closed)" 1 '^virt-lvmlo
   sh -c "echo '<domain type=\"kvm\"><name>vm1</name></domain>' | $hook vm1 prepare begin -"
 check "the hook lets stopped through without the daemon" 0 '' sh -c "$hook vm1 stopped end - </dev/null"
 for f in /usr/lib/systemd/system/virt-lvmlockd.service /usr/share/dbus-1/system.d/org.virtlvmlockd.conf \
-  /usr/share/man/man8/virt-lvmlockd.8.gz /usr/share/man/man8/virt-lvmlockctl.8.gz /usr/share/man/man5/virt-lvmlockd.yaml.5.gz; do
+  /usr/share/man/man8/virt-lvmlockd.8.gz /usr/share/man/man8/virt-lvmlockctl.8.gz /usr/share/man/man5/virt-lvmlockd.yaml.5.gz \
+  /usr/share/bash-completion/completions/virt-lvmlockctl /usr/share/bash-completion/completions/virt-lvmlockd; do
   if [ -s "$f" ]; then ok "$f is installed"; else fail "$f is installed"; fi
 done
 unit_node=$(sed -n 's|^ExecStart=\(/usr/bin/node\) .* \(/usr/lib/virt-lvmlockd/dist/src/main.js\) .*|\1 \2|p' /usr/lib/systemd/system/virt-lvmlockd.service)
