@@ -1,6 +1,7 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, createServer, request } from 'node:http';
+import { ConfigError, defaultConfig, parseConfig } from '../../src/config/index.js';
 import type { LockMode } from '../../src/locks/lv.js';
 import type { Logger } from '../../src/log/logger.js';
 import { CAUSE_LABELS, causeLabel, hookOpLabel, peerReachable } from '../../src/metrics/labels.js';
@@ -252,5 +253,34 @@ describe('the metrics server', () => {
     } finally {
       keepAlive.destroy();
     }
+  });
+});
+
+describe('the metrics.listen key', () => {
+  const issues = (text: string): string[] => {
+    try {
+      parseConfig(text, 'test.yaml');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.issues;
+    }
+    return [];
+  };
+
+  test('is off by default and takes an address:port', () => {
+    assert.equal(defaultConfig().metrics?.listen, '');
+    assert.equal(parseConfig('metrics:\n  listen: "127.0.0.1:9716"\n', 'test.yaml').metrics?.listen, '127.0.0.1:9716');
+  });
+
+  test('a value that is not address:port is refused with a hint for this key', () => {
+    assert.deepEqual(issues('metrics:\n  listen: "9716"\n'), [
+      'metrics.listen: "9716" is not address:port; write an address and port like 192.0.2.1:9716 or [2001:db8::1]:9716, or "" for no metrics endpoint',
+    ]);
+  });
+
+  test('the address of the peer server is refused', () => {
+    assert.deepEqual(issues('peers:\n  listen: "192.0.2.1:16515"\nmetrics:\n  listen: "192.0.2.1:16515"\n'), [
+      'metrics.listen: 192.0.2.1:16515 is also peers.listen; the metrics endpoint and the peer server need different ports',
+    ]);
   });
 });
