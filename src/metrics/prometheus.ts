@@ -17,6 +17,11 @@ const HANDOFF_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
 /** Seconds. A reconcile reads every running domain and the LVM state. */
 const RECONCILE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Durations come from the wall clock, which a time step can move backwards: never below zero. */
+function seconds(ms: number): number {
+  return Math.max(0, ms) / 1000;
+}
+
 export interface MetricsSources {
   /** The locks this host holds now (the lock table), counted at each scrape. */
   held(): Iterable<{ mode: LockMode }>;
@@ -99,15 +104,15 @@ export class PrometheusMetrics implements Metrics {
   }
 
   hookAnswered(op: string, verdict: HookVerdict, ms: number): void {
-    this.hookSeconds.observe({ op: hookOpLabel(op), verdict }, ms / 1000);
+    this.hookSeconds.observe({ op: hookOpLabel(op), verdict }, seconds(ms));
   }
 
   handoffDone(result: 'ok' | 'failed', ms: number): void {
-    this.handoffSeconds.observe({ result }, ms / 1000);
+    this.handoffSeconds.observe({ result }, seconds(ms));
   }
 
   reconciled(ms: number, problems: number): void {
-    this.reconcileSeconds.observe(ms / 1000);
+    this.reconcileSeconds.observe(seconds(ms));
     this.reconcileProblems.inc(problems);
     this.lastProblems.set(problems);
   }
