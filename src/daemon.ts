@@ -13,6 +13,9 @@ import { LockTable } from './locks/table.js';
 import { AuditLog } from './log/audit.js';
 import type { Logger } from './log/logger.js';
 import { Lvm } from './lvm/lvm.js';
+import { peerReachable } from './metrics/labels.js';
+import type { PrometheusMetrics } from './metrics/prometheus.js';
+import { MetricsServer } from './metrics/server.js';
 import { PeerClient } from './peers/client.js';
 import { PeerServer } from './peers/server.js';
 import { loadClientTls, loadServerTls } from './peers/tls.js';
@@ -34,6 +37,7 @@ export class Daemon {
   private stopping = false;
   private peerServer: PeerServer | undefined;
   private peerClient: PeerClient | undefined;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(
     private readonly configFile: string,
@@ -56,6 +60,10 @@ export class Daemon {
     const resolver = new DiskResolver(lvm, () => cfg().volumes, logger);
     const libvirt = new LibvirtClient(bus, cfg().libvirt.connection, () => cfg().libvirt.callTimeoutMs);
     const peerClient = await this.startPeerClient();
+    // Loaded only when metrics are on: a daemon without them does not pay for the library.
+    const metrics = cfg().metrics?.listen
+      ? new (await import('./metrics/prometheus.js')).PrometheusMetrics({ held: () => table.held.values() })
+      : undefined;
     const coordinator = new Coordinator({
       lvm,
       libvirt,
@@ -68,7 +76,17 @@ export class Daemon {
       migration: () => cfg().migration,
       owned: fileOwnedStore(cfg().hook.runtimeDir),
       releaseForeign: () => cfg().volumes.releaseForeign,
-      peers: peerClient ? { hosts: () => peerClient.hosts, send: (peer, kind, message) => peerClient.send(peer, kind, message) } : undefined,
+      peers: peerClient
+        ? {
+            hosts: () => peerClient.hosts,
+            send: async (peer, kind, message) => {
+              const reply = await peerClient.send(peer, kind, message);
+              metrics?.peerReply(peer.name, peerReachable(reply));
+              return reply;
+            },
+          }
+        : undefined,
+      metrics,
     });
     this.coordinator = coordinator;
 
@@ -106,12 +124,27 @@ export class Daemon {
       this.peerServer = new PeerServer(tls, allowed, cfg().peers.hosts, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger);
       await this.peerServer.start(cfg().peers.listen);
     }
+    if (metrics) await this.startMetrics(metrics, cfg().metrics!.listen);
 
     await this.resync('startup');
     await this.publishHookSettings();
     await bus.requestName(BUS_NAME, cfg().libvirt.callTimeoutMs);
     this.scheduleResync();
     logger.notice(`virt-lvmlockd ${VERSION} ready on ${cfg().dbus.address} bus, libvirt connection ${cfg().libvirt.connection}`);
+  }
+
+  /**
+   * Metrics are for watching the daemon, not part of its job: a port that cannot be bound is
+   * reported, and the daemon goes on without them (a scraper sees the target down).
+   */
+  private async startMetrics(metrics: PrometheusMetrics, listen: string): Promise<void> {
+    const server = new MetricsServer(metrics, this.logger);
+    try {
+      await server.start(listen);
+      this.metricsServer = server;
+    } catch (err) {
+      this.logger.error(`metrics.listen: ${(err as Error).message}; running without metrics`);
+    }
   }
 
   private async startPeerClient(): Promise<PeerClient | undefined> {
@@ -208,6 +241,7 @@ export class Daemon {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.coordinator?.stop();
     await this.peerServer?.stop().catch(() => undefined);
+    await this.metricsServer?.stop().catch(() => undefined);
     this.peerClient?.close();
     if (this.coordinator) {
       const drained = await Promise.race([

@@ -70,6 +70,10 @@ export const CONFIG_FILE = configFile(
       demote_timeout: live('demoteTimeoutMs', duration({ min: '1s', default: '30s' })),
       promote_grace: live('promoteGraceMs', duration({ min: '1s', default: '10s' })),
     }),
+    metrics: section('metrics', {
+      // Listening is set up once at start, like the peer server.
+      listen: restart('listen', listenAddress({ port: 9716, none: 'no metrics endpoint' }).default('')),
+    }),
   },
   // The rules live in checks.ts, so a reload can run them again on the merged config.
   (config, report) => {

@@ -44,6 +44,11 @@ export interface Config {
     requestTimeoutMs: number;
   };
   migration: { demoteTimeoutMs: number; promoteGraceMs: number };
+  /**
+   * listen: where the Prometheus exposition is served over plain HTTP; "" serves none. The file's
+   * schema always fills it; optional so that a Config written out in code may leave it out.
+   */
+  metrics?: { listen: string };
 }
 
 export interface PeerHost {

@@ -154,9 +154,12 @@ export function vgNameList() {
     .default(() => []);
 }
 
-/** "address:port" to listen on, "[v6]:port", or empty for no listener. */
-export function listenAddress() {
-  const hint = 'write an address and port like 192.0.2.1:16515 or [2001:db8::1]:16515, or "" for no peer server';
+/**
+ * "address:port" to listen on, "[v6]:port", or empty for no listener; `example` and `none` word
+ * the hint for the key's job.
+ */
+export function listenAddress(example = { port: 16515, none: 'no peer server' }) {
+  const hint = `write an address and port like 192.0.2.1:${example.port} or [2001:db8::1]:${example.port}, or "" for ${example.none}`;
   return checkedText('a listen address', hint, (value) => {
     if (value === '') return undefined;
     const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);

@@ -6,6 +6,7 @@ import type { LockTable } from '../locks/table.js';
 import type { AuditLog } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
 import type { Lvm } from '../lvm/lvm.js';
+import { type Metrics, noMetrics } from '../metrics/api.js';
 import type { PeerReply } from '../peers/client.js';
 import type { PeerMessage, PeerMessageKind } from '../peers/messages.js';
 import { type Clock, systemClock } from './clock.js';
@@ -54,6 +55,8 @@ export interface CoordinatorDeps {
   owned?: OwnedStore;
   /** Whether reconcile may release held LVs that no domain uses and the daemon did not take. */
   releaseForeign?: () => boolean;
+  /** Where transitions, hook answers, handoffs and reconciles are counted; none unless metrics are on. */
+  metrics?: Metrics;
 }
 
 /** What every engine module shares: the deps, with defaults filled in, and the per-domain queue. */
@@ -63,6 +66,7 @@ export interface EngineContext {
   queue: KeyedQueue;
   table: LockTable;
   logger: Logger;
+  metrics: Metrics;
   ownership: Ownership;
   startGraceMs: number;
   promoteRetry: { first: number; max: number };
@@ -78,6 +82,7 @@ export function makeContext(deps: CoordinatorDeps): EngineContext {
     queue: new KeyedQueue(),
     table: deps.table,
     logger: deps.logger,
+    metrics: deps.metrics ?? noMetrics,
     ownership: new Ownership(deps.table.owned, deps.owned ?? memoryOwnedStore(), (m) => deps.logger.error(m)),
     startGraceMs: deps.startGraceMs ?? 120_000,
     // Short: after a migration the destination should be ex within seconds even if the

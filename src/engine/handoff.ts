@@ -26,12 +26,25 @@ export class Handoff {
     private readonly lifecycle: Lifecycle,
   ) {}
 
+  /** Destination: the handoff below, timed for the metrics. */
+  async demoteAtPeers(
+    entry: DomainEntry,
+    failures: LvFailure[],
+    modes: Map<string, LockMode>,
+    hookDeadline: number,
+  ): Promise<{ failures: LvFailure[]; peersSaid: string }> {
+    const started = this.ctx.clock.now();
+    const outcome = await this.handOver(entry, failures, modes, hookDeadline);
+    this.ctx.metrics.handoffDone(outcome.failures.length === 0 ? 'ok' : 'failed', this.ctx.clock.now() - started);
+    return outcome;
+  }
+
   /**
    * Destination: the source holds the LVs ex. Ask the peer that holds them (lvm names its
    * host_id on lvm >= 2.03.33) or every peer to demote, then take sh, retrying while sanlock
    * settles, within migration.demote_timeout.
    */
-  async demoteAtPeers(
+  private async handOver(
     entry: DomainEntry,
     failures: LvFailure[],
     modes: Map<string, LockMode>,

@@ -43,8 +43,21 @@ export class HookGateway {
     private readonly reconciler: Reconciler,
   ) {}
 
-  /** Answers a hook call; throws HookRefusal with a one-line reason to fail it. */
+  /** Answers a hook call; throws HookRefusal with a one-line reason to fail it. Timed for the metrics. */
   async hook(req: HookRequest): Promise<string> {
+    const { clock, metrics } = this.ctx;
+    const started = clock.now();
+    try {
+      const answer = await this.answer(req);
+      metrics.hookAnswered(req.op, 'allowed', clock.now() - started);
+      return answer;
+    } catch (err) {
+      metrics.hookAnswered(req.op, err instanceof HookRefusal ? 'refused' : 'error', clock.now() - started);
+      throw err;
+    }
+  }
+
+  private async answer(req: HookRequest): Promise<string> {
     if (!(HOOK_OPS as readonly string[]).includes(req.op)) return `unknown hook op ${req.op}: nothing to do`;
     const op = req.op as HookOp;
     const { clock, table, queue, deps } = this.ctx;

@@ -209,6 +209,7 @@ export class Reconciler {
     report.ms = clock.now() - started;
     report.phasesMs = { domains: domainsDone - started, lvm: lvmDone - domainsDone, fix: clock.now() - lvmDone };
     this.last = report;
+    this.ctx.metrics.reconciled(report.ms, report.problems.length);
     const summary = `reconcile (${cause}): ${report.domains} running domains, took ${report.took.length}, released ${report.released.length}, ${report.problems.length} problems in ${report.ms} ms`;
     if (report.notOurs.length) logger.notice(`reconcile (${cause}): held, not ours (left alone): ${report.notOurs.join(', ')}`);
     if (report.problems.length) logger.warning(`${summary}: ${report.problems.join('; ')}`);

@@ -81,6 +81,7 @@ export class Transitions {
               peer: actor.peer,
               reason: failure ? describeFailure(failure) : undefined,
             });
+            this.ctx.metrics.transition(failure ? 'failed' : 'ok', cause, t.to);
           }
           await ownership.disclaim(released);
           return failures;
