@@ -61,7 +61,7 @@ export class Daemon {
     const libvirt = new LibvirtClient(bus, cfg().libvirt.connection, () => cfg().libvirt.callTimeoutMs);
     const peerClient = await this.startPeerClient();
     // Loaded only when metrics are on: a daemon without them does not pay for the library.
-    const metrics = cfg().metrics?.listen
+    const metrics = cfg().metrics.listen
       ? new (await import('./metrics/prometheus.js')).PrometheusMetrics({ held: () => table.held.values() })
       : undefined;
     const coordinator = new Coordinator({

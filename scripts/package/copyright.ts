@@ -16,6 +16,21 @@ export interface BundledPackage {
 
 /** DEP-5 names and texts of the licences bundled packages may carry; anything else stops the build. */
 const LICENSES: Record<string, { dep5: string; text: string }> = {
+  'Apache-2.0': {
+    dep5: 'Apache-2.0',
+    text: `Licensed under the Apache License, Version 2.0 (the "License"); you may not use this
+file except in compliance with the License. You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software distributed under the
+License is distributed on an "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND,
+either express or implied. See the License for the specific language governing permissions
+and limitations under the License.
+
+On Debian systems, the complete text of the Apache License, Version 2.0 can be found in
+"/usr/share/common-licenses/Apache-2.0".`,
+  },
   MIT: {
     dep5: 'Expat',
     text: `Permission is hereby granted, free of charge, to any person obtaining a copy of this

@@ -37,7 +37,7 @@ export function crossKeyIssues(config: Config): CrossKeyIssue[] {
         'the hook would give up, and libvirt abort the start, while an LVM command it waits for may still succeed',
     );
   }
-  const metricsListen = config.metrics?.listen ?? '';
+  const metricsListen = config.metrics.listen;
   if (metricsListen !== '' && metricsListen === config.peers.listen) {
     report(['metrics', 'listen'], `${metricsListen} is also peers.listen; the metrics endpoint and the peer server need different ports`);
   }

@@ -48,7 +48,7 @@ export interface Config {
    * listen: where the Prometheus exposition is served over plain HTTP; "" serves none. The file's
    * schema always fills it; optional so that a Config written out in code may leave it out.
    */
-  metrics?: { listen: string };
+  metrics: { listen: string };
 }
 
 export interface PeerHost {

@@ -29,10 +29,11 @@ const OTHER_VALUES: Record<string, string> = {
   'peers.request_timeout': '2s',
   'migration.demote_timeout': '20s',
   'migration.promote_grace': '5s',
+  'metrics.listen': '"127.0.0.1:9716"',
 };
 
 /** The keys a reload cannot apply, as the configuration reference specifies them. */
-const RESTART_KEYS = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow']);
+const RESTART_KEYS = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow', 'metrics.listen']);
 
 function withValue(path: string, value: string): string {
   const [section, key] = path.split('.');

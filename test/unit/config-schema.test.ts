@@ -68,6 +68,7 @@ const DOCUMENTED_DEFAULTS: Config = {
     requestTimeoutMs: 5000,
   },
   migration: { demoteTimeoutMs: 30_000, promoteGraceMs: 10_000 },
+  metrics: { listen: '' },
 };
 
 /** Every key of the file, as the configuration reference lists them. */
@@ -94,6 +95,7 @@ const DOCUMENTED_KEYS = [
   'peers.request_timeout',
   'migration.demote_timeout',
   'migration.promote_grace',
+  'metrics.listen',
 ];
 
 describe('defaults', () => {
@@ -129,7 +131,7 @@ describe('the example file', () => {
 
   test('shows every key, with a comment that says whether a reload applies it', () => {
     // Which keys need a restart, as the configuration reference specifies them.
-    const restartKeys = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow']);
+    const restartKeys = new Set(['dbus.address', 'libvirt.connection', 'hook.runtime_dir', 'peers.listen', 'peers.hosts', 'peers.tls', 'peers.allow', 'metrics.listen']);
     const document = parseDocument(text);
     const root = document.contents as YAMLMap;
     const shown: string[] = [];
@@ -200,6 +202,7 @@ describe('reading values', () => {
       actions: { ...DOCUMENTED_DEFAULTS.actions, started: 'exclusive' },
       peers: DOCUMENTED_DEFAULTS.peers,
       migration: DOCUMENTED_DEFAULTS.migration,
+      metrics: DOCUMENTED_DEFAULTS.metrics,
     });
   });
 
@@ -288,7 +291,7 @@ describe('errors', () => {
     assert.deepEqual(issues, [
       'lvm.tiemout: unknown key (did you mean timeout?); the accepted keys are command, lockctl, timeout and max_parallel',
       'lvm.foo: unknown key; the accepted keys are command, lockctl, timeout and max_parallel',
-      'logs: unknown section (did you mean log?); the accepted sections are log, dbus, libvirt, lvm, volumes, hook, actions, peers and migration',
+      'logs: unknown section (did you mean log?); the accepted sections are log, dbus, libvirt, lvm, volumes, hook, actions, peers, migration and metrics',
     ]);
   });
 
@@ -313,7 +316,7 @@ describe('errors', () => {
 
   test('a file that is not a mapping is refused, listing the sections', () => {
     assert.deepEqual(issuesOf('- log\n- lvm\n'), [
-      'the file holds a list, but it must be a mapping of sections (log, dbus, libvirt, lvm, volumes, hook, actions, peers, migration)',
+      'the file holds a list, but it must be a mapping of sections (log, dbus, libvirt, lvm, volumes, hook, actions, peers, migration, metrics)',
     ]);
     assertRefused('lvm: 5', 'lvm', /5 is not a mapping.*\(command, lockctl, timeout, max_parallel\)/);
   });
