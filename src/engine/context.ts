@@ -1,5 +1,6 @@
 import type { Action, HookOp, PeerHost } from '../config/types.js';
 import type { DiskResolver } from '../domain/resolver.js';
+import type { HolderSource } from '../holders/refusal.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { KeyedQueue } from '../locks/queue.js';
 import type { LockTable } from '../locks/table.js';
@@ -54,6 +55,8 @@ export interface CoordinatorDeps {
   owned?: OwnedStore;
   /** Whether reconcile may release held LVs that no domain uses and the daemon did not take. */
   releaseForeign?: () => boolean;
+  /** Who holds an LV another host has locked, for refusals and the handoff; absent: not looked up. */
+  holders?: HolderSource;
 }
 
 /** What every engine module shares: the deps, with defaults filled in, and the per-domain queue. */
