@@ -8,6 +8,9 @@ import { Coordinator } from './engine/coordinator.js';
 import { DiskResolver } from './domain/resolver.js';
 import { writeHookRuntimeFile } from './hook/runtime-file.js';
 import { LibvirtClient } from './libvirt/client.js';
+import { HolderLookup } from './holders/lookup.js';
+import { answerHolding } from './holders/holdings.js';
+import { HolderRefusals } from './holders/refusal.js';
 import { fileOwnedStore } from './locks/owned-file.js';
 import { LockTable } from './locks/table.js';
 import { AuditLog } from './log/audit.js';
@@ -16,6 +19,7 @@ import { Lvm } from './lvm/lvm.js';
 import { peerReachable } from './metrics/labels.js';
 import type { PrometheusMetrics } from './metrics/prometheus.js';
 import { MetricsServer } from './metrics/server.js';
+import { runCommand } from './lvm/run.js';
 import { PeerClient } from './peers/client.js';
 import { PeerServer } from './peers/server.js';
 import { loadClientTls, loadServerTls } from './peers/tls.js';
@@ -87,6 +91,15 @@ export class Daemon {
           }
         : undefined,
       metrics,
+      holders: new HolderRefusals(
+        new HolderLookup({
+          run: runCommand,
+          lvm: () => cfg().lvm.command,
+          sanlock: 'sanlock',
+          hosts: () => peerClient?.hosts ?? [],
+          holding: peerClient ? (peer, lvs, timeoutMs) => peerClient.holding(peer, lvs, timeoutMs) : undefined,
+        }),
+      ),
     });
     this.coordinator = coordinator;
 
@@ -121,7 +134,7 @@ export class Daemon {
       // The listener presents the server pair; requests present the client pair (startPeerClient).
       const tls = await loadServerTls(cfg().peers.tls);
       const allowed = cfg().peers.allow.length ? cfg().peers.allow : cfg().peers.hosts.map((h) => h.name);
-      this.peerServer = new PeerServer(tls, allowed, cfg().peers.hosts, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger);
+      this.peerServer = new PeerServer(tls, allowed, cfg().peers.hosts, (kind, message, peer) => coordinator.onPeerMessage(kind, message, peer), logger, (query) => answerHolding(table, query));
       await this.peerServer.start(cfg().peers.listen);
     }
     if (metrics) await this.startMetrics(metrics, cfg().metrics!.listen);

@@ -1,5 +1,6 @@
 import type { Action, HookOp, PeerHost } from '../config/types.js';
 import type { DiskResolver } from '../domain/resolver.js';
+import type { HolderSource } from '../holders/refusal.js';
 import type { LibvirtClient } from '../libvirt/client.js';
 import { KeyedQueue } from '../locks/queue.js';
 import type { LockTable } from '../locks/table.js';
@@ -57,6 +58,8 @@ export interface CoordinatorDeps {
   releaseForeign?: () => boolean;
   /** Where transitions, hook answers, handoffs and reconciles are counted; none unless metrics are on. */
   metrics?: Metrics;
+  /** Who holds an LV another host has locked, for refusals and the handoff; absent: not looked up. */
+  holders?: HolderSource;
 }
 
 /** What every engine module shares: the deps, with defaults filled in, and the per-domain queue. */

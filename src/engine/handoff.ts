@@ -1,6 +1,7 @@
 import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
 import type { DomainEntry } from '../locks/table.js';
 import { describeFailure, type LvFailure } from '../lvm/errors.js';
+import { peersToAsk } from '../holders/refusal.js';
 import type { PeerAnswer, PeerMessage, PeerMessageKind } from '../peers/messages.js';
 import type { EngineContext, MigrationJob } from './context.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -41,8 +42,9 @@ export class Handoff {
 
   /**
    * Destination: the source holds the LVs ex. Ask the peer that holds them (lvm names its
-   * host_id on lvm >= 2.03.33) or every peer to demote, then take sh, retrying while sanlock
-   * settles, within migration.demote_timeout.
+   * host_id on lvm >= 2.03.33, else sanlock's lease owners do; every peer when the holder is
+   * unknown) to demote, then take sh, retrying while sanlock settles, within
+   * migration.demote_timeout.
    */
   private async handOver(
     entry: DomainEntry,
@@ -56,9 +58,12 @@ export class Handoff {
     if (!link || hosts.length === 0) {
       return { failures, peersSaid: ' (no peers are configured to hand the lock over; run "virt-lvmlockctl migrate-out DOMAIN" on the source first)' };
     }
-    const hostIds = new Set(failures.map((f) => f.hostId).filter((id): id is number => id !== undefined));
-    const named = hosts.filter((h) => h.hostId !== undefined && hostIds.has(h.hostId));
-    const asked = named.length > 0 ? named : hosts;
+    // Only the holder is asked when lvm or sanlock names it; clusters have dozens of hosts.
+    const namedByLvm = [...new Set(failures.map((f) => f.hostId).filter((id): id is number => id !== undefined))];
+    const holders = deps.holders ? await deps.holders.holderIds(failures, hookDeadline - clock.now()) : { ids: namedByLvm, unknown: [] };
+    const { asked, why } = peersToAsk(hosts, holders.ids);
+    if (asked.length === 0) return { failures, peersSaid: ` (${why}: no peer to ask to demote)` };
+    logger.info(`domain ${entry.name}: asking ${asked.map((h) => h.name).join(', ')} to demote (${why}${holders.unknown.length ? `; ${holders.unknown.join('; ')}` : ''})`);
     const lvs = [...modes.keys()].sort();
     const replies = await Promise.all(asked.map((peer) => link.send(peer, 'demote', { domain: entry.uuid, lvs })));
     const said = replies.map((r) => `${r.peer}: ${r.ok ? (r.answer?.detail ?? 'demoted') : r.error}`).join('; ');

@@ -6,6 +6,7 @@ import { DomainState } from '../libvirt/enums.js';
 import type { LockMode, TargetMode } from '../locks/lv.js';
 import type { DomainEntry, Phase } from '../locks/table.js';
 import { describeFailure } from '../lvm/errors.js';
+import { describeRefused } from '../holders/engine.js';
 import { type EngineContext, HookRefusal } from './context.js';
 import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -177,7 +178,7 @@ export class HookGateway {
     phase: Phase,
     deadline: number,
   ): Promise<string> {
-    const { table, clock, logger } = this.ctx;
+    const { table, clock, logger, deps } = this.ctx;
     const conflicts = localConflicts(table, disks.uuid, modes);
     if (conflicts.length > 0) {
       throw new HookRefusal(`${op} of domain ${disks.name} refused: ${conflicts.map((c) => `${c.lv}: ${c.reason}`).join('; ')}`);
@@ -211,6 +212,8 @@ export class HookGateway {
       return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
     }
 
+    // Who holds the refused LVs is looked up while the rollback runs (at most 1 s, within the deadline).
+    const reasons = describeRefused(deps.holders, failures, deadline - clock.now());
     // Fail closed without leaking: give back what this call took and nobody else here holds.
     if (previous) table.domains.set(disks.uuid, previous);
     else table.domains.delete(disks.uuid);
@@ -225,7 +228,7 @@ export class HookGateway {
     if (failures.length === 0) {
       throw new HookRefusal(`${op} of domain ${disks.name}: the locks were granted only after the hook's time ran out, so they were given back`);
     }
-    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${failures.map((f) => describeFailure(f)).join('; ')}${peersSaid}`);
+    throw new HookRefusal(`${op} of domain ${disks.name} refused: ${(await reasons).join('; ')}${peersSaid}`);
   }
 
   /**

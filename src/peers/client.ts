@@ -2,7 +2,7 @@ import { request, Agent } from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { PeerHost } from '../config/types.js';
-import type { PeerAnswer, PeerMessage, PeerMessageKind } from './messages.js';
+import { HOLDING_KIND, parseHoldingAnswer, type HoldingQuery, type HoldingRow, type PeerAnswer, type PeerMessage, type PeerMessageKind } from './messages.js';
 import { checkAddressIdentity, type TlsMaterial } from './tls.js';
 
 export interface PeerReply {
@@ -11,6 +11,16 @@ export interface PeerReply {
   status?: number;
   answer?: PeerAnswer;
   /** Why the request failed, for the log and the user. */
+  error?: string;
+}
+
+/** What a peer said to a `holding` query. */
+export interface HoldingReply {
+  peer: string;
+  ok: boolean;
+  rows?: HoldingRow[];
+  /** The peer gave no answer within the time asked for. */
+  timedOut?: boolean;
   error?: string;
 }
 
@@ -34,12 +44,44 @@ export class PeerClient {
     return this.hosts.find((h) => h.name === name);
   }
 
-  send(peer: PeerHost, kind: PeerMessageKind, message: PeerMessage): Promise<PeerReply> {
+  async send(peer: PeerHost, kind: PeerMessageKind, message: PeerMessage): Promise<PeerReply> {
+    const r = await this.post(peer, kind, message, this.timeoutMs());
+    const parsed = r.body as (PeerAnswer & { error?: string }) | undefined;
+    if (r.status === undefined) return { peer: peer.name, ok: false, error: r.error };
+    const ok = r.status === 200;
+    return {
+      peer: peer.name,
+      ok,
+      status: r.status,
+      answer: parsed?.result ? parsed : undefined,
+      error: ok ? undefined : (parsed?.detail ?? parsed?.error ?? `HTTP ${r.status}`),
+    };
+  }
+
+  /**
+   * Asks a peer what uses these LVs on its side (the `holding` query), within `timeoutMs`: a
+   * refusal waits for this answer, so it has a budget of its own, shorter than other requests'.
+   */
+  async holding(peer: PeerHost, lvs: string[], timeoutMs: number): Promise<HoldingReply> {
+    const query: HoldingQuery = { lvs };
+    const r = await this.post(peer, HOLDING_KIND, query, timeoutMs);
+    if (r.status === undefined) return { peer: peer.name, ok: false, timedOut: r.timedOut, error: r.error };
+    const parsed = r.body as { error?: string } | undefined;
+    if (r.status !== 200) return { peer: peer.name, ok: false, error: parsed?.error ?? `HTTP ${r.status}` };
+    try {
+      return { peer: peer.name, ok: true, rows: parseHoldingAnswer(r.body, lvs) };
+    } catch (err) {
+      return { peer: peer.name, ok: false, error: `unreadable answer: ${(err as Error).message}` };
+    }
+  }
+
+  /** One bounded POST; resolves with the status and the parsed JSON body, or with why it failed. */
+  private post(peer: PeerHost, path: string, message: unknown, timeoutMs: number): Promise<{ status?: number; body?: unknown; error?: string; timedOut?: boolean }> {
     const body = JSON.stringify(message);
-    const timeoutMs = this.timeoutMs();
     return new Promise((resolve) => {
+      let timedOut = false;
       const req = request(
-        `${peer.url}/v1/${kind}`,
+        `${peer.url}/v1/${path}`,
         {
           method: 'POST',
           agent: this.agent,
@@ -51,27 +93,22 @@ export class PeerClient {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: (PeerAnswer & { error?: string }) | undefined;
+            let parsed: unknown;
             try {
-              parsed = JSON.parse(text) as PeerAnswer & { error?: string };
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
               parsed = undefined;
             }
-            const ok = res.statusCode === 200;
-            resolve({
-              peer: peer.name,
-              ok,
-              status: res.statusCode,
-              answer: parsed?.result ? parsed : undefined,
-              error: ok ? undefined : (parsed?.detail ?? parsed?.error ?? `HTTP ${res.statusCode}`),
-            });
+            resolve({ status: res.statusCode, body: parsed && typeof parsed === 'object' ? parsed : undefined });
           });
-          res.on('error', (err) => resolve({ peer: peer.name, ok: false, error: err.message }));
+          res.on('error', (err) => resolve({ error: err.message, timedOut }));
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (err) => resolve({ peer: peer.name, ok: false, error: err.message }));
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+      });
+      req.on('error', (err) => resolve({ error: err.message, timedOut }));
       req.end(body);
     });
   }

@@ -2,11 +2,13 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
-import { PEER_MESSAGE_KINDS, type PeerAnswer, type PeerMessage, type PeerMessageKind, parsePeerMessage } from './messages.js';
+import { HOLDING_KIND, PEER_MESSAGE_KINDS, type HoldingAnswer, type HoldingQuery, type PeerAnswer, type PeerMessage, type PeerMessageKind, parseHoldingQuery, parsePeerMessage } from './messages.js';
 import type { PeerHost } from '../config/types.js';
 import { certificateIdentity, peerOfCertificate, type TlsMaterial } from './tls.js';
 
 export type PeerHandler = (kind: PeerMessageKind, message: PeerMessage, peer: string) => Promise<PeerAnswer>;
+/** Answers the `holding` query from the lock table; it must not call LVM (the asker waits at most a second). */
+export type HoldingHandler = (query: HoldingQuery, peer: string) => HoldingAnswer;
 
 const MAX_BODY = 256 * 1024;
 /** A cluster has a handful of peers, each with a few sockets; more is a flood, not a cluster. */
@@ -28,6 +30,8 @@ export class PeerServer {
     private readonly hosts: readonly PeerHost[],
     private readonly handler: PeerHandler,
     private readonly logger: Logger,
+    /** Without it, the `holding` query is unknown here (404), as on a daemon that predates it. */
+    private readonly holding?: HoldingHandler,
   ) {}
 
   async start(listen: string): Promise<void> {
@@ -77,7 +81,7 @@ export class PeerServer {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const reply = (status: number, answer: PeerAnswer | { error: string }) => {
+    const reply = (status: number, answer: PeerAnswer | HoldingAnswer | { error: string }) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer));
     };
@@ -94,7 +98,12 @@ export class PeerServer {
       reply(403, { error: `certificate name ${shown} is not allowed (peers.allow), and no allowed peer's URL has its address` });
       return;
     }
-    const kind = /^\/v1\/([a-z-]+)$/.exec(req.url ?? '')?.[1] as PeerMessageKind | undefined;
+    const path = /^\/v1\/([a-z-]+)$/.exec(req.url ?? '')?.[1];
+    if (req.method === 'POST' && path === HOLDING_KIND && this.holding) {
+      await this.serveHolding(req, peer, this.holding, reply);
+      return;
+    }
+    const kind = path as PeerMessageKind | undefined;
     if (req.method !== 'POST' || !kind || !PEER_MESSAGE_KINDS.includes(kind)) {
       reply(404, { error: `no such peer request: ${req.method} ${req.url}` });
       return;
@@ -112,6 +121,22 @@ export class PeerServer {
       reply(status, answer);
     } catch (err) {
       this.logger.error(`peer ${peer}: ${kind} of ${message.domain} failed: ${(err as Error).message}`);
+      reply(500, { error: (err as Error).message });
+    }
+  }
+
+  private async serveHolding(req: IncomingMessage, peer: string, holding: HoldingHandler, reply: (status: number, answer: HoldingAnswer | { error: string }) => void): Promise<void> {
+    let query: HoldingQuery;
+    try {
+      query = parseHoldingQuery(JSON.parse(await readBody(req)));
+    } catch (err) {
+      reply(400, { error: `bad ${HOLDING_KIND} request: ${(err as Error).message}` });
+      return;
+    }
+    try {
+      reply(200, holding(query, peer));
+    } catch (err) {
+      this.logger.error(`peer ${peer}: ${HOLDING_KIND} query failed: ${(err as Error).message}`);
       reply(500, { error: (err as Error).message });
     }
   }

@@ -1,0 +1,78 @@
+import type { PeerHost } from '../config/types.js';
+import { lvKey } from '../locks/lv.js';
+import { describeFailure, type LvFailure } from '../lvm/errors.js';
+import { HOLDER_BUDGET_MS, type HolderLookup } from './lookup.js';
+import { describeHolders } from './report.js';
+
+/** What the engine asks about the holders of refused LVs (CoordinatorDeps.holders). */
+export interface HolderSource {
+  /** One line per failure; "locked by another host" ones name the holder. Never throws. */
+  describe(failures: LvFailure[], budgetMs: number): Promise<string[]>;
+  /** The host_ids holding the refused LVs, and why some are unknown. Never throws. */
+  holderIds(failures: LvFailure[], budgetMs: number): Promise<{ ids: number[]; unknown: string[] }>;
+}
+
+function refusedByHolder(f: LvFailure): f is LvFailure & { lv: NonNullable<LvFailure['lv']> } {
+  return f.cls === 'locked-by-other-host' && f.lv !== undefined;
+}
+
+/** The engine's view of the holder lookup: all refused LVs looked up at once, within one budget. */
+export class HolderRefusals implements HolderSource {
+  constructor(
+    private readonly lookup: HolderLookup,
+    /** Wall-clock now, for the "since 12:03:11" of the holder's domain. */
+    private readonly wallNow: () => number = Date.now,
+  ) {}
+
+  async describe(failures: LvFailure[], budgetMs: number): Promise<string[]> {
+    const budget = Math.min(HOLDER_BUDGET_MS, budgetMs);
+    return Promise.all(
+      failures.map(async (f) => {
+        if (!refusedByHolder(f)) return describeFailure(f);
+        if (budget <= 0) return `${describeFailure(f)} (holder unknown: no time left before the hook's deadline)`;
+        try {
+          return describeHolders(await this.lookup.lookup(f.lv.vg, f.lv.lv, f.hostId, budget), this.wallNow());
+        } catch (err) {
+          return `${lvKey(f.lv)}: locked by another host (holder unknown: ${(err as Error).message})`;
+        }
+      }),
+    );
+  }
+
+  async holderIds(failures: LvFailure[], budgetMs: number): Promise<{ ids: number[]; unknown: string[] }> {
+    const budget = Math.min(HOLDER_BUDGET_MS, budgetMs);
+    const ids = new Set<number>();
+    const unknown: string[] = [];
+    await Promise.all(
+      failures.filter(refusedByHolder).map(async (f) => {
+        if (budget <= 0) {
+          unknown.push(`${lvKey(f.lv)}: no time left to look up its holder`);
+          return;
+        }
+        const report = await this.lookup.owners(f.lv.vg, f.lv.lv, f.hostId, budget).catch((err: unknown) => ({ lv: lvKey(f.lv), holders: [], unknown: (err as Error).message }));
+        for (const h of report.holders) ids.add(h.hostId);
+        if (report.unknown !== undefined) unknown.push(`${report.lv}: ${report.unknown}`);
+      }),
+    );
+    return { ids: [...ids].sort((a, b) => a - b), unknown };
+  }
+}
+
+/**
+ * Which peers the destination of a migration asks to demote. A known holder with a configured
+ * peer: that peer alone. A known holder no peer is configured for: the peers without a host_id
+ * (one of them may be it), none if every peer has one. Unknown holder: every peer, as before the
+ * lookup existed, so a migration still works where sanlock cannot be read. Pure.
+ */
+export function peersToAsk(hosts: readonly PeerHost[], holderIds: readonly number[]): { asked: PeerHost[]; why: string } {
+  if (holderIds.length === 0) return { asked: [...hosts], why: 'holder unknown: asking every peer' };
+  const named = hosts.filter((h) => h.hostId !== undefined && holderIds.includes(h.hostId));
+  const missing = holderIds.filter((id) => !named.some((h) => h.hostId === id));
+  const unnumbered = missing.length > 0 ? hosts.filter((h) => h.hostId === undefined) : [];
+  const asked = [...named, ...unnumbered];
+  const why =
+    missing.length === 0
+      ? `holder host_id ${holderIds.join(', ')}`
+      : `no peer configured with host_id ${missing.join(', ')}${unnumbered.length ? '; asking the peers without a host_id' : ''}`;
+  return { asked, why };
+}
