@@ -1,4 +1,4 @@
-import { lvKey, type LockMode, type TargetMode } from '../locks/lv.js';
+import { lvKey, parseLvKey, type LockMode, type TargetMode } from '../locks/lv.js';
 import type { DomainEntry } from '../locks/table.js';
 import { describeFailure, type LvFailure } from '../lvm/errors.js';
 import { peersToAsk } from '../holders/refusal.js';
@@ -27,7 +27,34 @@ export class Handoff {
     private readonly lifecycle: Lifecycle,
   ) {}
 
-  /** Destination: the handoff below, timed for the metrics. */
+  /**
+   * Destination, `migrate` hook: takes sh on the domain's LVs. In a live migration the source
+   * holds ex on the LVs the domain owns ex, and sanlock takes about 5.5 s to refuse a sh lock
+   * against an ex holder; so the holder is asked to demote before the first lvchange, and the sh
+   * is then granted at once. When nobody was asked first (no peers, the LVs free) and sh is still
+   * refused by another host, the holder is asked after the refusal.
+   */
+  async takeShared(entry: DomainEntry, modes: Map<string, LockMode>, hookDeadline: number): Promise<{ failures: LvFailure[]; peersSaid: string }> {
+    const { clock, deps, table } = this.ctx;
+    const started = clock.now();
+    const exOwned = [...modes.keys()].filter((lv) => entry.own.get(lv) === 'ex' && !table.held.has(lv));
+    const first = exOwned.length > 0 && (deps.peers?.hosts().length ?? 0) > 0 ? await this.askFirst(entry, exOwned, modes, hookDeadline) : undefined;
+    let failures = await this.transitions.apply(entry, modes, first?.demoted ? `hook migrate (after ${first.demoted} demoted)` : 'hook migrate');
+    let peersSaid = '';
+    if (failures.some((f) => f.cls === 'locked-by-other-host')) {
+      const outcome = first?.demoted
+        ? await this.retryShared(entry, failures, first.demoted, first.said, hookDeadline)
+        : first?.asked
+          ? { failures, peersSaid: ` (peers said: ${first.said})` }
+          : await this.handOver(entry, failures, modes, hookDeadline);
+      failures = outcome.failures;
+      peersSaid = outcome.peersSaid;
+    }
+    if (first?.asked || peersSaid !== '') this.ctx.metrics.handoffDone(failures.length === 0 ? 'ok' : 'failed', clock.now() - started);
+    return { failures, peersSaid };
+  }
+
+  /** Destination, after sh was refused by another host: the handoff below, timed for the metrics. */
   async demoteAtPeers(
     entry: DomainEntry,
     failures: LvFailure[],
@@ -41,7 +68,38 @@ export class Handoff {
   }
 
   /**
-   * Destination: the source holds the LVs ex. Ask the peer that holds them (lvm names its
+   * Before any lvchange: who holds the LVs the domain owns ex (sanlock's lease owners, within
+   * 1 s), and that holder asked to demote. LVs sanlock finds free need nobody; an unknown holder
+   * means every peer is asked, as after a refusal.
+   */
+  private async askFirst(entry: DomainEntry, exOwned: string[], modes: Map<string, LockMode>, hookDeadline: number): Promise<{ asked: boolean; demoted?: string; said: string }> {
+    const { clock, deps } = this.ctx;
+    const refs = exOwned.map((key) => parseLvKey(key));
+    const holders = deps.holders ? await deps.holders.holdersOf(refs, hookDeadline - clock.now()) : { ids: [], unknown: ['no holder lookup'], free: [] };
+    if (holders.ids.length === 0 && holders.free.length === refs.length) return { asked: false, said: 'nobody holds the LVs' };
+    return this.ask(entry, holders.ids, holders.unknown, modes);
+  }
+
+  /** Sends the demote request to the peers that hold the LVs (all, when unknown). */
+  private async ask(entry: DomainEntry, holderIds: number[], unknown: string[], modes: Map<string, LockMode>): Promise<{ asked: boolean; demoted?: string; said: string }> {
+    const { logger, deps } = this.ctx;
+    const link = deps.peers;
+    if (!link) return { asked: false, said: 'no peers are configured' };
+    const { asked, why } = peersToAsk(link.hosts(), holderIds);
+    if (asked.length === 0) return { asked: false, said: `${why}: no peer to ask to demote` };
+    logger.info(`domain ${entry.name}: asking ${asked.map((h) => h.name).join(', ')} to demote (${why}${unknown.length ? `; ${unknown.join('; ')}` : ''})`);
+    const lvs = [...modes.keys()].sort();
+    const replies = await Promise.all(asked.map((peer) => link.send(peer, 'demote', { domain: entry.uuid, lvs })));
+    const said = replies.map((r) => `${r.peer}: ${r.ok ? (r.answer?.detail ?? 'demoted') : r.error}`).join('; ');
+    const demoted = replies.find((r) => r.ok && r.answer?.result === 'demoted');
+    if (!demoted) return { asked: true, said };
+    entry.peer = demoted.peer;
+    logger.notice(`domain ${entry.name}: ${demoted.peer} demoted its locks for the incoming migration`);
+    return { asked: true, demoted: demoted.peer, said };
+  }
+
+  /**
+   * Destination: sh was refused by another host. Ask the peer that holds the LVs (lvm names its
    * host_id on lvm >= 2.03.33, else sanlock's lease owners do; every peer when the holder is
    * unknown) to demote, then take sh, retrying while sanlock settles, within
    * migration.demote_timeout.
@@ -52,26 +110,22 @@ export class Handoff {
     modes: Map<string, LockMode>,
     hookDeadline: number,
   ): Promise<{ failures: LvFailure[]; peersSaid: string }> {
-    const { clock, logger, deps } = this.ctx;
+    const { clock, deps } = this.ctx;
     const link = deps.peers;
-    const hosts = link?.hosts() ?? [];
-    if (!link || hosts.length === 0) {
+    if (!link || link.hosts().length === 0) {
       return { failures, peersSaid: ' (no peers are configured to hand the lock over; run "virt-lvmlockctl migrate-out DOMAIN" on the source first)' };
     }
     // Only the holder is asked when lvm or sanlock names it; clusters have dozens of hosts.
     const namedByLvm = [...new Set(failures.map((f) => f.hostId).filter((id): id is number => id !== undefined))];
-    const holders = deps.holders ? await deps.holders.holderIds(failures, hookDeadline - clock.now()) : { ids: namedByLvm, unknown: [] };
-    const { asked, why } = peersToAsk(hosts, holders.ids);
-    if (asked.length === 0) return { failures, peersSaid: ` (${why}: no peer to ask to demote)` };
-    logger.info(`domain ${entry.name}: asking ${asked.map((h) => h.name).join(', ')} to demote (${why}${holders.unknown.length ? `; ${holders.unknown.join('; ')}` : ''})`);
-    const lvs = [...modes.keys()].sort();
-    const replies = await Promise.all(asked.map((peer) => link.send(peer, 'demote', { domain: entry.uuid, lvs })));
-    const said = replies.map((r) => `${r.peer}: ${r.ok ? (r.answer?.detail ?? 'demoted') : r.error}`).join('; ');
-    const demoted = replies.find((r) => r.ok && r.answer?.result === 'demoted');
-    if (!demoted) return { failures, peersSaid: ` (peers said: ${said})` };
-    entry.peer = demoted.peer;
-    logger.notice(`domain ${entry.name}: ${demoted.peer} demoted its locks for the incoming migration`);
+    const holders = deps.holders ? await deps.holders.holderIds(failures, hookDeadline - clock.now()) : { ids: namedByLvm, unknown: [], free: [] };
+    const answer = await this.ask(entry, holders.ids, holders.unknown, modes);
+    if (!answer.demoted) return { failures, peersSaid: answer.asked ? ` (peers said: ${answer.said})` : ` (${answer.said})` };
+    return this.retryShared(entry, failures, answer.demoted, answer.said, hookDeadline);
+  }
 
+  /** After the holder demoted: sh again for what was refused, retried while sanlock settles. */
+  private async retryShared(entry: DomainEntry, failures: LvFailure[], peer: string, said: string, hookDeadline: number): Promise<{ failures: LvFailure[]; peersSaid: string }> {
+    const { clock, deps } = this.ctx;
     const deadline = Math.min(hookDeadline, clock.now() + deps.migration().demoteTimeoutMs);
     let remaining = failures;
     // The peer answered after its lvchange finished, so the first retry goes at once.
@@ -81,7 +135,7 @@ export class Handoff {
       delay = Math.min(Math.max(delay * 2, 200), 2000);
       // Right after a demotion sanlock can still refuse sh for a moment: retry what failed.
       const retry = new Map<string, TargetMode>(remaining.filter((f) => f.lv).map((f) => [lvKey(f.lv!), 'sh']));
-      remaining = await this.transitions.apply(entry, retry, `hook migrate (after ${demoted.peer} demoted)`);
+      remaining = await this.transitions.apply(entry, retry, `hook migrate (after ${peer} demoted)`);
     }
     return { failures: remaining, peersSaid: remaining.length ? ` (peers said: ${said}; sh still refused after ${deps.migration().demoteTimeoutMs} ms)` : '' };
   }

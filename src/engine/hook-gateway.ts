@@ -199,13 +199,9 @@ export class HookGateway {
     if (previous) this.lifecycle.cancelAll(disks.uuid);
     table.domains.set(disks.uuid, entry);
 
-    let failures = await this.transitions.apply(entry, modes, `hook ${op}`);
-    let peersSaid = '';
-    if (op === 'migrate' && failures.some((f) => f.cls === 'locked-by-other-host')) {
-      const handoff = await this.handoff.demoteAtPeers(entry, failures, modes, deadline);
-      failures = handoff.failures;
-      peersSaid = handoff.peersSaid;
-    }
+    // An incoming migration takes sh through the handoff, which asks the holder to demote first.
+    const { failures, peersSaid } =
+      op === 'migrate' ? await this.handoff.takeShared(entry, modes, deadline) : { failures: await this.transitions.apply(entry, modes, `hook ${op}`), peersSaid: '' };
     const late = clock.now() > deadline;
     if (failures.length === 0 && !late) {
       if (phase === 'incoming') this.watchIncoming(entry);

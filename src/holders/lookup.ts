@@ -72,7 +72,7 @@ export class HolderLookup {
     try {
       const location = await this.location(vg, lv, deadline, budgetMs);
       const owners = await this.leaseOwners(location, deadline, budgetMs);
-      if (owners.length === 0) return { lv: key, holders: [], unknown: 'sanlock reports no owner of its lease now (the lock may have been released since)' };
+      if (owners.length === 0) return { lv: key, holders: [], free: true, unknown: 'sanlock reports no owner of its lease now (the lock may have been released since)' };
       return withPeers(owners);
     } catch (err) {
       if (err instanceof Gap) return { lv: key, holders: [], unknown: err.message };

@@ -9,7 +9,16 @@ export interface HolderSource {
   /** One line per failure; "locked by another host" ones name the holder. Never throws. */
   describe(failures: LvFailure[], budgetMs: number): Promise<string[]>;
   /** The host_ids holding the refused LVs, and why some are unknown. Never throws. */
-  holderIds(failures: LvFailure[], budgetMs: number): Promise<{ ids: number[]; unknown: string[] }>;
+  holderIds(failures: LvFailure[], budgetMs: number): Promise<HolderIds>;
+  /** The same for LVs before any lvchange ran; `free` lists those sanlock says nobody holds. Never throws. */
+  holdersOf(lvs: { vg: string; lv: string; hostId?: number }[], budgetMs: number): Promise<HolderIds>;
+}
+
+export interface HolderIds {
+  ids: number[];
+  unknown: string[];
+  /** "vg/lv" of the LVs whose lease sanlock read with no owner. */
+  free: string[];
 }
 
 function refusedByHolder(f: LvFailure): f is LvFailure & { lv: NonNullable<LvFailure['lv']> } {
@@ -39,22 +48,29 @@ export class HolderRefusals implements HolderSource {
     );
   }
 
-  async holderIds(failures: LvFailure[], budgetMs: number): Promise<{ ids: number[]; unknown: string[] }> {
+  holderIds(failures: LvFailure[], budgetMs: number): Promise<HolderIds> {
+    return this.holdersOf(failures.filter(refusedByHolder).map((f) => ({ ...f.lv, hostId: f.hostId })), budgetMs);
+  }
+
+  async holdersOf(lvs: { vg: string; lv: string; hostId?: number }[], budgetMs: number): Promise<HolderIds> {
     const budget = Math.min(HOLDER_BUDGET_MS, budgetMs);
     const ids = new Set<number>();
     const unknown: string[] = [];
+    const free: string[] = [];
     await Promise.all(
-      failures.filter(refusedByHolder).map(async (f) => {
+      lvs.map(async (ref) => {
+        const key = lvKey(ref);
         if (budget <= 0) {
-          unknown.push(`${lvKey(f.lv)}: no time left to look up its holder`);
+          unknown.push(`${key}: no time left to look up its holder`);
           return;
         }
-        const report = await this.lookup.owners(f.lv.vg, f.lv.lv, f.hostId, budget).catch((err: unknown) => ({ lv: lvKey(f.lv), holders: [], unknown: (err as Error).message }));
+        const report = await this.lookup.owners(ref.vg, ref.lv, ref.hostId, budget).catch((err: unknown) => ({ lv: key, holders: [], unknown: (err as Error).message, free: false }));
         for (const h of report.holders) ids.add(h.hostId);
-        if (report.unknown !== undefined) unknown.push(`${report.lv}: ${report.unknown}`);
+        if (report.free) free.push(key);
+        else if (report.unknown !== undefined) unknown.push(`${report.lv}: ${report.unknown}`);
       }),
     );
-    return { ids: [...ids].sort((a, b) => a - b), unknown };
+    return { ids: [...ids].sort((a, b) => a - b), unknown, free };
   }
 }
 

@@ -20,6 +20,8 @@ export interface HolderReport {
   holders: Holder[];
   /** Why no holder is known; set exactly when `holders` is empty. */
   unknown?: string;
+  /** sanlock read the lease and found no owner: nobody holds it now. */
+  free?: boolean;
 }
 
 const PHASE_WORDS: Record<string, string> = {
