@@ -61,6 +61,12 @@ export class HookGateway {
   private async answer(req: HookRequest): Promise<string> {
     if (!(HOOK_OPS as readonly string[]).includes(req.op)) return `unknown hook op ${req.op}: nothing to do`;
     const op = req.op as HookOp;
+    if (op === 'reconnect') {
+      // libvirtd restarted: libvirt-dbus renews its event subscriptions only at its next call,
+      // and events in the gap are lost; a reconcile calls it and covers the gap.
+      this.reconciler.soon(`libvirtd reconnected to ${req.name || 'a domain'} after a restart`);
+      return 'reconnect: reconciling soon';
+    }
     const { clock, table, queue, deps } = this.ctx;
     const deadline = clock.now() + deps.hookTimeoutMs() * HOOK_DEADLINE_SHARE;
     let disks: DomainDisks;

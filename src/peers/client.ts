@@ -24,6 +24,15 @@ export interface HoldingReply {
   error?: string;
 }
 
+interface PostResult {
+  status?: number;
+  body?: unknown;
+  error?: string;
+  timedOut?: boolean;
+  /** Reset on a reused keep-alive connection before any answer: safe to send again. */
+  staleSocket?: boolean;
+}
+
 /** Calls other daemons over HTTPS with this host's certificate; each request is bounded. */
 export class PeerClient {
   private readonly agent: Agent;
@@ -76,7 +85,19 @@ export class PeerClient {
   }
 
   /** One bounded POST; resolves with the status and the parsed JSON body, or with why it failed. */
-  private post(peer: PeerHost, path: string, message: unknown, timeoutMs: number): Promise<{ status?: number; body?: unknown; error?: string; timedOut?: boolean }> {
+  /**
+   * A kept-alive connection the peer closed while it sat idle (the peer's daemon restarted, or its
+   * keep-alive timer ran out as the request left) fails with a reset before the peer read the
+   * request: that request goes again once, on a new connection. Any other failure is the answer.
+   */
+  private async post(peer: PeerHost, path: string, message: unknown, timeoutMs: number): Promise<PostResult> {
+    const started = Date.now();
+    const first = await this.postOnce(peer, path, message, timeoutMs);
+    if (!first.staleSocket) return first;
+    return this.postOnce(peer, path, message, Math.max(1, timeoutMs - (Date.now() - started)));
+  }
+
+  private postOnce(peer: PeerHost, path: string, message: unknown, timeoutMs: number): Promise<PostResult> {
     const body = JSON.stringify(message);
     return new Promise((resolve) => {
       let timedOut = false;
@@ -108,7 +129,10 @@ export class PeerClient {
         timedOut = true;
         req.destroy(new Error(`no answer within ${timeoutMs} ms`));
       });
-      req.on('error', (err) => resolve({ error: err.message, timedOut }));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const stale = req.reusedSocket && !timedOut && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        resolve({ error: err.message, timedOut, staleSocket: stale });
+      });
       req.end(body);
     });
   }
