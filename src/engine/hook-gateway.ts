@@ -204,7 +204,11 @@ export class HookGateway {
     const taken =
       op === 'migrate' ? await this.handoff.takeShared(entry, modes, deadline) : { failures: await this.transitions.apply(entry, modes, `hook ${op}`), peersSaid: '' };
     // A fresh start refused only by holders that stopped renewing may wait for their leases to expire.
-    const retry = (): Promise<LvFailure[]> => this.transitions.apply(entry, modes, `hook ${op}, after the holders' leases expired`);
+    const retry = (): Promise<LvFailure[]> => {
+      // The start begins again now: a reconcile during the wait must not count it as gone.
+      entry.since = clock.now();
+      return this.transitions.apply(entry, modes, `hook ${op}, after the holders' leases expired`);
+    };
     const { failures, note } =
       op === 'prepare' && phase === 'starting' ? await waitForDeadHolders(deadWaitDeps(this.ctx), `${op} of domain ${disks.name}`, taken.failures, deadline, retry) : { ...taken, note: '' };
     const peersSaid = taken.peersSaid + note;

@@ -4,6 +4,8 @@ import type { Clock } from '../../src/engine/clock.js';
 import { type CoordinatorDeps, makeContext } from '../../src/engine/context.js';
 import { DEAD_RETRY_MS, DEAD_WAIT_MARGIN_MS, type DeadWaitDeps, waitForDeadHolders } from '../../src/engine/dead-holder.js';
 import { HookGateway } from '../../src/engine/hook-gateway.js';
+import { Lifecycle } from '../../src/engine/lifecycle.js';
+import { Reconciler } from '../../src/engine/reconcile.js';
 import { Transitions } from '../../src/engine/transitions.js';
 import type { DeadVerdict, HolderSource } from '../../src/holders/refusal.js';
 import { LockTable } from '../../src/locks/table.js';
@@ -153,8 +155,7 @@ describe('the prepare hook with hook.wait_for_dead_holder', () => {
   const XML = `<domain type="kvm"><name>db</name><uuid>${UUID}</uuid><devices><disk type="block" device="disk"><source dev="/dev/vg0/lv1"/><target dev="vda"/></disk></devices></domain>`;
 
   /** A gateway whose lvm refuses vg0/lv1 until `grantAtMs` on the fake clock. */
-  function gateway(wait: boolean, grantAtMs: number) {
-    const clock = fakeClock();
+  function gateway(wait: boolean, grantAtMs: number, clock = fakeClock(), freeAtMs = 7000, hookTimeoutMs = 120_000) {
     const log = logger();
     const changes: string[] = [];
     const change = async (vg: string, lvs: string[], to: string): Promise<ChangeResult> => {
@@ -162,22 +163,32 @@ describe('the prepare hook with hook.wait_for_dead_holder', () => {
       if (clock.now() >= grantAtMs) return { ok: true, argv: [], rc: 0, ms: 1, stderr: '', failures: [] };
       return { ok: false, argv: [], rc: 5, ms: 1, stderr: '', failures: lvs.map((lv) => ({ lv: { vg, lv }, cls: 'locked-by-other-host' as const, message: `LV locked by other host: ${vg}/${lv}` })) };
     };
-    const source = { ...holders(clock, 7000), describe: async () => ['vg0/lv1: locked by hvA (host_id 1); hvA has not renewed its lease for 133 s'] };
+    const source = { ...holders(clock, freeAtMs), describe: async () => ['vg0/lv1: locked by hvA (host_id 1); hvA has not renewed its lease for 133 s'] };
     const ctx = makeContext({
       table: new LockTable(),
       logger: log,
       audit: new AuditLog(log),
       clock,
-      hookTimeoutMs: () => 120_000,
+      hookTimeoutMs: () => hookTimeoutMs,
       actions: () => ({ prepare: 'exclusive', start: 'none', started: 'none', stopped: 'unlock', release: 'unlock', migrate: 'shared', restore: 'none', reconnect: 'none', attach: 'none' }),
-      resolver: { resolve: async () => ({ wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), errors: [] }) },
+      resolver: {
+        resolve: async () => ({ wanted: new Map([['vg0/lv1', 'ex']]), aliases: new Map(), errors: [] }),
+        refreshVgs: async () => undefined,
+        setPools: () => undefined,
+        managedVgs: () => ['vg0'],
+      },
+      // libvirt lists nothing yet: QEMU starts only after the prepare hook.
+      libvirt: { storagePools: async () => [], listActiveDomains: async () => [] },
       lvm: { change, heldLocks: async () => [] },
       holders: source,
       waitForDeadHolder: () => wait,
     } as unknown as CoordinatorDeps);
-    const lifecycle = { cancelAll: () => undefined };
-    const g = new HookGateway(ctx, new Transitions(ctx), lifecycle as never, undefined as never, undefined as never, { ready: true } as never);
-    return { g, ctx, changes, log };
+    const transitions = new Transitions(ctx);
+    const lifecycle = new Lifecycle(ctx, transitions, { send: () => undefined } as never);
+    const reconciler = new Reconciler(ctx, transitions, lifecycle, undefined as never, undefined as never);
+    reconciler.ready = true;
+    const g = new HookGateway(ctx, transitions, lifecycle, undefined as never, undefined as never, reconciler);
+    return { g, ctx, changes, log, reconciler };
   }
 
   test('on: the start waits for the expiry and takes ex with the lvchange sanlock grants', async () => {
@@ -191,5 +202,26 @@ describe('the prepare hook with hook.wait_for_dead_holder', () => {
     const { g, changes } = gateway(false, 7000);
     await assert.rejects(g.hook({ name: 'db', op: 'prepare', subop: 'begin', extra: '-', xml: XML }), /^Error: prepare of domain db refused: vg0\/lv1: locked by hvA \(host_id 1\); hvA has not renewed its lease for 133 s$/);
     assert.deepEqual(changes, ['ex at 0', 'off at 0'], 'one try, then the rollback');
+  });
+
+  test('a reconcile during a long wait does not take the start for a gone domain and release the lock it then got', async () => {
+    // The holder's lease frees 140 s on, past the 120 s in which a reconcile keeps a start that
+    // libvirt does not list yet: a reconcile 130 s into the wait plans to forget the domain, and
+    // runs that plan once the hook is done with the domain.
+    const clock = fakeClock();
+    let reconcile: Promise<unknown> | undefined;
+    const sleep = clock.sleep;
+    clock.sleep = async (ms: number) => {
+      await sleep(130_000);
+      reconcile = env.reconciler.reconcile('timer');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(ms - 130_000);
+    };
+    const env = gateway(true, 140_000, clock, 140_000, 180_000);
+    assert.equal(await env.g.hook({ name: 'db', op: 'prepare', subop: 'begin', extra: '-', xml: XML }), 'domain db: vg0/lv1 ex');
+    assert.ok(reconcile, 'a reconcile ran during the wait');
+    await reconcile;
+    assert.deepEqual(env.changes, ['ex at 0', 'ex at 142000'], 'nothing released');
+    assert.equal(env.ctx.table.domains.get(UUID)?.phase, 'starting');
   });
 });
