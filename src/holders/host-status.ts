@@ -89,6 +89,16 @@ export function parseHostStatus(stdout: string): HostRecord[] {
   return hosts;
 }
 
+/**
+ * The daemon's watchdog_fire_timeout from `sanlock client status -D`, which newer sanlock
+ * prints (cmd.c print_state_daemon) and 3.8.5 as packaged in Debian 12 does not: undefined then,
+ * and the fixed default applies. It is this daemon's own setting that its paxos acquire uses.
+ */
+export function parseWatchdogFireTimeout(stdout: string): number | undefined {
+  const m = /^\s*watchdog_fire_timeout=(\d+)\s*$/m.exec(stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The daemon's monotonic seconds from `sanlock client status -D`; throws when there is none. */
 export function parseMonotime(stdout: string): number {
   const m = /^\s*monotime=(\d+)\s*$/m.exec(stdout);

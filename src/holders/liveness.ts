@@ -1,5 +1,14 @@
 import type { Exec, RunResult } from '../lvm/run.js';
-import { daemonStatusCommand, hostLiveness, hostStatusCommand, parseHostStatus, parseMonotime, type HostRecord, type Liveness } from './host-status.js';
+import {
+  daemonStatusCommand,
+  hostLiveness,
+  hostStatusCommand,
+  parseHostStatus,
+  parseMonotime,
+  parseWatchdogFireTimeout,
+  type HostRecord,
+  type Liveness,
+} from './host-status.js';
 import { budgetText } from './report.js';
 
 /** What this host's sanlock daemon says of the hosts of one VG's lockspace, at one moment. */
@@ -7,6 +16,8 @@ export interface LockspaceView {
   vg: string;
   /** The sanlock daemon's monotonic seconds when it was asked. */
   monotime: number;
+  /** sanlock's watchdog fire timeout, when its status says it. */
+  watchdogFireSeconds?: number;
   hosts: HostRecord[];
 }
 
@@ -45,7 +56,10 @@ export class LivenessReader {
     if (hosts.rc !== 0) return { vg, unknown: `${what} failed: ${failure(hosts)}` };
     if (daemon.rc !== 0) return { vg, unknown: `sanlock client status failed: ${failure(daemon)}` };
     try {
-      return { vg, monotime: parseMonotime(daemon.stdout), hosts: parseHostStatus(hosts.stdout) };
+      const view: LockspaceView = { vg, monotime: parseMonotime(daemon.stdout), hosts: parseHostStatus(hosts.stdout) };
+      const fire = parseWatchdogFireTimeout(daemon.stdout);
+      if (fire !== undefined) view.watchdogFireSeconds = fire;
+      return view;
     } catch (err) {
       return { vg, unknown: `cannot read sanlock's host status: ${(err as Error).message}` };
     }
@@ -70,7 +84,7 @@ export function holderLiveness(reading: LockspaceReading, hostId: number): Holde
   if ('unknown' in reading) return { hostId, unknown: reading.unknown };
   const record = reading.hosts.find((h) => h.hostId === hostId);
   if (!record) return { hostId, unknown: `sanlock has no record of host_id ${hostId} in lockspace lvm_${reading.vg}` };
-  return { hostId, ...hostLiveness(record, reading.monotime) };
+  return { hostId, ...hostLiveness(record, reading.monotime, reading.watchdogFireSeconds) };
 }
 
 /** The name a holder goes by in messages: its peer's name, else its host_id. */

@@ -7,6 +7,7 @@ import {
   hostStatusCommand,
   parseHostStatus,
   parseMonotime,
+  parseWatchdogFireTimeout,
   type HostRecord,
 } from '../../src/holders/host-status.js';
 import { holderLiveness, livenessText, LivenessReader } from '../../src/holders/liveness.js';
@@ -80,6 +81,16 @@ describe('sanlock client host_status -D (sanlock 3.8.5, both hosts renewing)', (
 describe('sanlock client status -D: the daemon clock', () => {
   test('monotime=262', () => {
     assert.equal(parseMonotime(commandOutput(sample('client-status-D.txt'), 'sanlock client status')), 262);
+  });
+  test('sanlock 3.8.5 does not print watchdog_fire_timeout: the default of 60 s applies', () => {
+    assert.equal(parseWatchdogFireTimeout(sample('client-status-D.txt')), undefined);
+  });
+  test('a sanlock that prints watchdog_fire_timeout sets the expiry with it', async () => {
+    const status = sample('client-status-D.txt').replace('    monotime=262\n', '    watchdog_fire_timeout=30\n    monotime=545\n');
+    assert.equal(parseWatchdogFireTimeout(status), 30);
+    const reader = new LivenessReader(async (_f, args) => ok(args[1] === 'status' ? status : crashSections().get(545)!.text));
+    const reading = await reader.read('vg0', 500);
+    assert.deepEqual(holderLiveness(reading, 1), { hostId: 1, state: 'DEAD', silentFor: 133, freeAt: 412 + 80 + 30 });
   });
   test('output without monotime= is refused', () => {
     assert.throws(() => parseMonotime('daemon hvA\n    our_host_name=hvA\n'), /no monotime= line/);
