@@ -33,7 +33,8 @@ function firstLine(text: string): string {
 
 function failure(run: RunResult): string {
   if (run.rc === null) return firstLine(run.stderr) || (run.signal ? `killed by ${run.signal}` : 'did not run');
-  return `exit code ${run.rc}: ${firstLine(run.stderr) || firstLine(run.stdout) || 'no error message'}`;
+  // sanlock 3.8.5 exits 1 without a word when it cannot reach its daemon.
+  return `exit code ${run.rc}: ${firstLine(run.stderr) || firstLine(run.stdout) || 'no error message (is the sanlock daemon running?)'}`;
 }
 
 /**

@@ -213,6 +213,14 @@ describe('LivenessReader', () => {
     assert.deepEqual(await reader.read('vg9', 500), { vg: 'vg9', unknown: 'sanlock client host_status -s lvm_vg9 failed: exit code 1: host_status error -2' });
   });
 
+  test('no sanlock daemon (sanlock 3.8.5 exits 1 and prints nothing): the exit code, and what to check', async () => {
+    const reader = new LivenessReader(async () => ({ ...ok(''), rc: 1 }));
+    assert.deepEqual(await reader.read('vg0', 500), {
+      vg: 'vg0',
+      unknown: 'sanlock client host_status -s lvm_vg0 failed: exit code 1: no error message (is the sanlock daemon running?)',
+    });
+  });
+
   test('sanlock not installed', async () => {
     const reader = new LivenessReader(async () => ({ ...ok(''), rc: null, stderr: 'cannot run sanlock: spawn sanlock ENOENT' }));
     assert.deepEqual(await reader.read('vg0', 500), { vg: 'vg0', unknown: 'sanlock client host_status -s lvm_vg0 failed: cannot run sanlock: spawn sanlock ENOENT' });
