@@ -11,6 +11,7 @@ import { LibvirtClient } from './libvirt/client.js';
 import { HolderLookup } from './holders/lookup.js';
 import { answerHolding } from './holders/holdings.js';
 import { HolderRefusals } from './holders/refusal.js';
+import { LivenessReader } from './holders/liveness.js';
 import { fileOwnedStore } from './locks/owned-file.js';
 import { LockTable } from './locks/table.js';
 import { AuditLog } from './log/audit.js';
@@ -99,7 +100,10 @@ export class Daemon {
           hosts: () => peerClient?.hosts ?? [],
           holding: peerClient ? (peer, lvs, timeoutMs) => peerClient.holding(peer, lvs, timeoutMs) : undefined,
         }),
+        Date.now,
+        new LivenessReader(runCommand),
       ),
+      waitForDeadHolder: () => cfg().hook.waitForDeadHolder,
     });
     this.coordinator = coordinator;
 

@@ -55,6 +55,9 @@ export const CONFIG_FILE = configFile(
       // The hook finds the daemon through this directory; moving it under a running daemon
       // would strand hooks that already read the old place.
       runtime_dir: restart('runtimeDir', absolutePath().default('/run/virt-lvmlockd')),
+      // Off by default: waiting holds libvirt's start for up to hook.timeout, which an operator
+      // must choose knowingly (a holder's lease frees about 140 s after its last renewal).
+      wait_for_dead_holder: live('waitForDeadHolder', flag().default(false)),
     }),
     actions: actionsSection,
     peers: section('peers', {

@@ -32,7 +32,12 @@ export interface Config {
     /** Reconcile may release LVs of a managed VG that no domain uses and the daemon did not take. */
     releaseForeign: boolean;
   };
-  hook: { timeoutMs: number; runtimeDir: string };
+  hook: {
+    timeoutMs: number;
+    runtimeDir: string;
+    /** A prepare refused only by holders that stopped renewing waits for their leases to expire. */
+    waitForDeadHolder: boolean;
+  };
   actions: Record<HookOp, Action>;
   peers: {
     listen: string;

@@ -60,6 +60,8 @@ export interface CoordinatorDeps {
   metrics?: Metrics;
   /** Who holds an LV another host has locked, for refusals and the handoff; absent: not looked up. */
   holders?: HolderSource;
+  /** hook.wait_for_dead_holder: a start refused only by holders that stopped renewing waits for their leases. */
+  waitForDeadHolder?: () => boolean;
 }
 
 /** What every engine module shares: the deps, with defaults filled in, and the per-domain queue. */

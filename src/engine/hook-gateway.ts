@@ -5,9 +5,10 @@ import type { ResolvedDisks } from '../domain/resolver.js';
 import { DomainState } from '../libvirt/enums.js';
 import type { LockMode, TargetMode } from '../locks/lv.js';
 import type { DomainEntry, Phase } from '../locks/table.js';
-import { describeFailure } from '../lvm/errors.js';
+import { describeFailure, type LvFailure } from '../lvm/errors.js';
 import { describeRefused } from '../holders/engine.js';
 import { type EngineContext, HookRefusal } from './context.js';
+import { deadWaitDeps, waitForDeadHolders } from './dead-holder.js';
 import type { Handoff } from './handoff.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { PeerNotices } from './notices.js';
@@ -206,8 +207,17 @@ export class HookGateway {
     table.domains.set(disks.uuid, entry);
 
     // An incoming migration takes sh through the handoff, which asks the holder to demote first.
-    const { failures, peersSaid } =
+    const taken =
       op === 'migrate' ? await this.handoff.takeShared(entry, modes, deadline) : { failures: await this.transitions.apply(entry, modes, `hook ${op}`), peersSaid: '' };
+    // A fresh start refused only by holders that stopped renewing may wait for their leases to expire.
+    const retry = (): Promise<LvFailure[]> => {
+      // The start begins again now: a reconcile during the wait must not count it as gone.
+      entry.since = clock.now();
+      return this.transitions.apply(entry, modes, `hook ${op}, after the holders' leases expired`);
+    };
+    const { failures, note } =
+      op === 'prepare' && phase === 'starting' ? await waitForDeadHolders(deadWaitDeps(this.ctx), `${op} of domain ${disks.name}`, taken.failures, deadline, retry) : { ...taken, note: '' };
+    const peersSaid = taken.peersSaid + note;
     const late = clock.now() > deadline;
     if (failures.length === 0 && !late) {
       if (phase === 'incoming') this.watchIncoming(entry);

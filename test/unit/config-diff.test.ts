@@ -20,6 +20,7 @@ const OTHER_VALUES: Record<string, string> = {
   'volumes.release_foreign': 'true',
   'hook.timeout': '5m',
   'hook.runtime_dir': '/run/other',
+  'hook.wait_for_dead_holder': 'true',
   'actions.start': 'exclusive',
   'actions.started': 'exclusive',
   'actions.migrate': 'none',
