@@ -37,7 +37,7 @@ describe('mergeForReload', () => {
       ...next,
       dbus: RUNNING.dbus,
       libvirt: { ...next.libvirt, connection: '/org/libvirt/Test' },
-      hook: { timeoutMs: 90_000, runtimeDir: '/run/a' },
+      hook: { timeoutMs: 90_000, runtimeDir: '/run/a', waitForDeadHolder: false },
       peers: { ...RUNNING.peers, requestTimeoutMs: 2000 },
     });
     assert.equal(merged.volumes.releaseForeign, true);

@@ -230,7 +230,7 @@ describe('migration handoff: whom to ask to demote', () => {
   });
   test('holderIds reads the host_ids from sanlock without asking any peer', async () => {
     const f = fake({});
-    assert.deepEqual(await f.refusals.holderIds(refusal(), 1000), { ids: [2], unknown: [] });
+    assert.deepEqual(await f.refusals.holderIds(refusal(), 1000), { ids: [2], unknown: [], free: [] });
     assert.deepEqual(f.asked, []);
     const broken = fake({ sanlock: async () => failed(1, 'read error -2\n') });
     const r = await broken.refusals.holderIds(refusal(), 1000);
