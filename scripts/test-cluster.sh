@@ -26,6 +26,12 @@ sweep() {
         kill -KILL "$pid" 2>/dev/null && echo "test-cluster: killed leftover QEMU process $pid" >&2 ;;
     esac
   done
+  # The serial consoles and QEMU logs outlive the run, for a look after a failure.
+  local keep="${RUNS_DIR%/runs}/last-run"
+  mkdir -p "$keep"
+  for f in "$RUNS_DIR"/run-*/*.console "$RUNS_DIR"/run-*/*.qemu.log; do
+    [ -f "$f" ] && cp "$f" "$keep/"
+  done
   rm -rf "$RUNS_DIR"
 }
 trap sweep EXIT

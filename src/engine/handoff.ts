@@ -5,6 +5,7 @@ import { peersToAsk } from '../holders/refusal.js';
 import type { PeerAnswer, PeerMessage, PeerMessageKind } from '../peers/messages.js';
 import type { EngineContext, MigrationJob } from './context.js';
 import type { Lifecycle } from './lifecycle.js';
+import { settleLostStart } from './lost-start.js';
 import { currentModes } from './policy.js';
 import type { Transitions } from './transitions.js';
 
@@ -178,6 +179,7 @@ export class Handoff {
         ? { result: 'migrating', detail: `domain ${msg.domain}: its outgoing migration runs` }
         : { result: 'refused', detail: `domain ${msg.domain}: no outgoing migration of it runs here` };
     }
+    if (kind === 'demote' && this.ctx.table.domains.get(msg.domain)?.phase === 'starting' && this.isOutgoing(job)) await settleLostStart(this.ctx, this.lifecycle, msg.domain);
     const answer = await this.answer(kind, msg, peer, job);
     if (kind !== 'demote' || answer.result !== 'demoted' || !this.isOutgoing(job)) return answer;
     // The migration may have ended between that look and the demotion: look again, and undo.

@@ -24,6 +24,9 @@ export interface HookRequest {
   xml: string;
 }
 
+/** How long a start may wait for its Started event before a reconcile asks libvirt. */
+const START_EVENT_MS = 10_000;
+
 /** A `prepare` this soon after the `migrate` hook is libvirt going on with the migration (tens of ms). */
 const PROMPT_PREPARE_MS = 250;
 
@@ -161,6 +164,19 @@ export class HookGateway {
    * one that failed before QEMU: no event and no `release end` follow) gives its sh back, and the
    * source, told so, takes its ex back.
    */
+  /**
+   * A start's Started event can be lost (libvirt-dbus renews its subscriptions only at its next
+   * call after a libvirtd restart; seen on the cluster bed): a start still waiting for it after
+   * START_EVENT_MS is settled by a reconcile, which asks libvirt whether it runs. Until then a
+   * peer's demote request for it would be refused.
+   */
+  private watchStart(entry: DomainEntry): void {
+    this.lifecycle.setTimer(entry.uuid, 'start', START_EVENT_MS, () => {
+      if (this.ctx.table.domains.get(entry.uuid) !== entry || entry.phase !== 'starting') return;
+      this.reconciler.soon(`no Started event for ${entry.name} ${START_EVENT_MS / 1000} s after its start`);
+    });
+  }
+
   private watchIncoming(entry: DomainEntry): void {
     const { queue, table, logger, incomingPrepareWindowMs } = this.ctx;
     entry.announcedAt = this.ctx.clock.now();
@@ -221,6 +237,7 @@ export class HookGateway {
     const late = clock.now() > deadline;
     if (failures.length === 0 && !late) {
       if (phase === 'incoming') this.watchIncoming(entry);
+      if (phase === 'starting') this.watchStart(entry);
       return `domain ${disks.name}: ${[...modes].map(([lv, m]) => `${lv} ${m}`).join(', ')}`;
     }
 

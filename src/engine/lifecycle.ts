@@ -10,7 +10,7 @@ import { currentModes, releaseTarget, releaseTargets } from './policy.js';
 import type { Transitions } from './transitions.js';
 
 /** The timers a domain may have running; all are cancelled when it is released. */
-type TimerKind = 'retry' | 'watch' | 'incoming' | 'settle';
+type TimerKind = 'retry' | 'watch' | 'incoming' | 'settle' | 'start';
 
 /**
  * The moves every source of input shares: phase changes, taking the domain's own modes back
@@ -62,6 +62,7 @@ export class Lifecycle {
     this.cancelTimer(entry.uuid, 'incoming');
     this.cancelTimer(entry.uuid, 'watch');
     this.cancelTimer(entry.uuid, 'settle');
+    this.cancelTimer(entry.uuid, 'start');
     entry.switchedOver = false;
     entry.incoming = undefined;
     this.setPhase(entry, 'running');

@@ -208,6 +208,9 @@ function pathNames(path: string, ref: LvRef): boolean {
 }
 
 /** The only module that runs LVM commands: activation changes and the state read back. */
+/** Tries of `lvmlockctl --info` while another lvmlockctl holds its dump socket. */
+const LOCKCTL_TRIES = 5;
+
 export class Lvm {
   readonly limiter: Limiter;
 
@@ -302,7 +305,7 @@ export class Lvm {
    * cannot be asked: an empty map would read as "no locks" and mislead a reconcile.
    */
   async lockModes(): Promise<Map<string, LockctlMode>> {
-    const { label, stdout } = await this.read('lockctl', ['--info']);
+    const { label, stdout } = await this.readLockctlInfo();
     const modes = new Map<string, LockctlMode>();
     for (const raw of stdout.split('\n')) {
       const words = raw.trim().split(/\s+/);
@@ -365,6 +368,19 @@ export class Lvm {
       return this.exec(file, args, { timeoutMs: s.timeoutMs });
     });
     return { label, run };
+  }
+
+  /**
+   * `lvmlockctl --info` takes its answer on an abstract socket of a fixed name, so two at once on
+   * a host (an admin's, a monitor's) fail with "socket error -98" (EADDRINUSE): wait and ask again.
+   */
+  private async readLockctlInfo(): Promise<{ label: string; stdout: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const { label, run } = await this.runRead('lockctl', ['--info']);
+      if (run.rc === 0 && !run.timedOut) return { label, stdout: run.stdout };
+      if (attempt >= LOCKCTL_TRIES || !/socket error -98\b/.test(run.stdout + run.stderr)) throw this.failure(label, run);
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
   }
 
   /** Runs a read command; returns its stdout or throws LvmCommandError naming the reason. */

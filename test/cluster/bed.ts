@@ -5,7 +5,7 @@
  * the guests shut off and no lock held.
  */
 import { writeBusyDisk } from './breakage-tests.js';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cluster } from './cluster.js';
 import { HOSTS } from './guest-files.js';
@@ -112,7 +112,6 @@ export class Bed {
   async stop(): Promise<void> {
     try {
       const dir = join(CACHE_DIR, 'last-run');
-      await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       await Promise.all(
         this.cluster.hosts.map(async (hv) => {

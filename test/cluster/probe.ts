@@ -5,6 +5,7 @@
  * invariants on every sample: never ex on two hosts, never ex beside sh, every running guest's LV
  * locked on its host, and no LV active on a host that holds no lock for it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hypervisor } from './hypervisor.js';
 import { LVS, VG } from './stack.js';
 
@@ -33,9 +34,24 @@ export async function lvUuids(hv: Hypervisor): Promise<Map<string, string>> {
   return byUuid;
 }
 
+/**
+ * `lvmlockctl --info` takes its answer on an abstract socket of a fixed name: two at once on a
+ * host (this probe's and the daemon's reconcile) fail with "socket error -98". Try again.
+ */
+async function lockctlInfo(hv: Hypervisor): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await hv.run(['lvmlockctl', '--info'], { timeoutMs: READ_MS });
+    if (r.rc === 0 && !r.timedOut) return r.stdout;
+    if (attempt >= 10 || !/socket error -98\b/.test(r.stdout + r.stderr)) {
+      throw new Error(`${hv.host.name}: lvmlockctl --info: exit ${r.rc ?? r.signal}: ${(r.stderr || r.stdout).trim()}`);
+    }
+    await sleep(100 * attempt);
+  }
+}
+
 export async function readHost(hv: Hypervisor, uuids: Map<string, string>): Promise<HostView> {
   const [info, dm, list] = await Promise.all([
-    hv.mustRun(['lvmlockctl', '--info'], { timeoutMs: READ_MS }),
+    lockctlInfo(hv),
     hv.mustRun(['dmsetup', 'info', '-c', '--noheadings', '-o', 'name'], { timeoutMs: READ_MS }),
     hv.mustRun(['virsh', '-c', 'qemu:///system', 'list', '--name', '--state-running', '--state-paused'], { timeoutMs: READ_MS }),
   ]);
@@ -120,9 +136,13 @@ export async function sampled<T>(hosts: Hypervisor[], uuids: Map<string, string>
     samples++;
     for (const v of violations(rounds, disks)) broken.add(`${v} (${describe(rounds[1])})`);
   };
+  // A failed read ends the sampling; its error is the step's, once the step itself is over.
+  let readError: unknown;
   const loop = (async () => {
     while (!done) await sampleOnce();
-  })();
+  })().catch((err: unknown) => {
+    readError = err;
+  });
   let result: T;
   try {
     result = await step();
@@ -130,6 +150,7 @@ export async function sampled<T>(hosts: Hypervisor[], uuids: Map<string, string>
     done = true;
     await loop;
   }
+  if (readError !== undefined) throw readError;
   await sampleOnce();
   return { result, samples, violations: [...broken] };
 }
