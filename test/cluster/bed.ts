@@ -23,7 +23,7 @@ import { setUpStack } from './stack.js';
 export const GUESTS = {
   tiny: { name: 'tiny', uuid: '22222222-2222-4222-8222-000000000001', lv: 'lv1' },
   share: { name: 'share', uuid: '22222222-2222-4222-8222-000000000003', lv: 'lv3', shareable: true },
-  busy: { name: 'busy', uuid: '22222222-2222-4222-8222-000000000004', lv: 'lv4' },
+  busy: { name: 'busy', uuid: '22222222-2222-4222-8222-000000000004', lv: 'lv4', memoryMiB: 64 },
 } satisfies Record<string, NestedGuest>;
 
 export class Bed {

@@ -1,7 +1,7 @@
 /**
- * Migrations that do not go to plan, on the real stack. `busy` boots a sector that keeps
- * dirtying 23 MiB of its memory, so a migration throttled to 1 MiB/s never converges and stays
- * in flight until the test breaks it: aborted on the source; the source's daemon restarted in the
+ * Migrations that do not go to plan, on the real stack. `busy` boots a sector that fills 59 MiB
+ * of its memory once and halts, so a migration throttled to 1 MiB/s stays in flight for about a
+ * minute, long enough for the test to break it: aborted on the source; the source's daemon restarted in the
  * middle and the migration then finished in post-copy; and, with `tiny`, the destination's daemon
  * down, which must refuse the migration (fail closed) and leave the guest running with its lock.
  */
@@ -17,6 +17,8 @@ import { describe } from './probe.js';
 import { VG } from './stack.js';
 
 const QUICK_MS = 60_000;
+/** 60 MiB of non-zero pages in its 64 MiB: a minute of transfer at 1 MiB/s, time to break it. */
+const BUSY_DIRTY_TO = 60 * 1024 * 1024;
 const MIGRATION_MS = 5 * 60_000;
 
 /** Writes the busy boot sector onto the LV of `busy` (activated ex for the write only). */
@@ -24,7 +26,8 @@ export async function writeBusyDisk(hv: Hypervisor): Promise<void> {
   const lv = `${VG}/${GUESTS.busy.lv}`;
   await hv.mustRun(['lvchange', '-aey', lv], { timeoutMs: QUICK_MS });
   try {
-    await hv.put(`/dev/${lv}`, busyBootSector());
+    // Dirtied once, then idle: a guest looping flat out under nested TCG slows its whole host.
+    await hv.put(`/dev/${lv}`, busyBootSector({ once: true, dirtyTo: BUSY_DIRTY_TO }));
   } finally {
     await hv.mustRun(['lvchange', '-an', lv], { timeoutMs: QUICK_MS });
   }

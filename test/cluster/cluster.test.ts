@@ -14,7 +14,7 @@ import { systemdTests } from './systemd-tests.js';
 
 const TITLE = 'virt-lvmlockd on a two-hypervisor cluster';
 const SETUP_MS = 25 * 60_000;
-const BENCH_ROUNDS = Number(process.env.CLUSTER_BENCH_ROUNDS ?? 3);
+const BENCH_ROUNDS = Number(process.env.CLUSTER_BENCH_ROUNDS ?? 1);
 
 const prep = await prepare();
 if ('skip' in prep) {

@@ -12,6 +12,8 @@ export interface NestedGuest {
   lv: string;
   /** `<shareable/>`: the daemon takes sh, both hosts may hold it, no handoff is needed. */
   shareable?: boolean;
+  /** Guest memory (default 32 MiB). */
+  memoryMiB?: number;
 }
 
 const VIRSH_MS = 3 * 60_000;
@@ -20,7 +22,7 @@ export function domainXml(g: NestedGuest): string {
   return `<domain type='qemu'>
   <name>${g.name}</name>
   <uuid>${g.uuid}</uuid>
-  <memory unit='MiB'>32</memory>
+  <memory unit='MiB'>${g.memoryMiB ?? 32}</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <on_poweroff>destroy</on_poweroff>

@@ -28,7 +28,19 @@ export function blankBootSector(): Buffer {
   return Buffer.alloc(SECTOR);
 }
 
-export function busyBootSector(): Buffer {
+export interface BusyOptions {
+  /** Dirty the pages once, then halt (idle, no CPU): a throttled migration still has that much to send. */
+  once?: boolean;
+  /** End of the dirtied range, in bytes (default 24 MiB). */
+  dirtyTo?: number;
+}
+
+/**
+ * `once` is for nested TCG, where a guest that loops flat out slows its whole hypervisor: its
+ * pages, written once, stay non-zero, so a migration at 1 MiB/s takes about a second per MiB.
+ */
+export function busyBootSector(options: BusyOptions = {}): Buffer {
+  const dirtyTo = options.dirtyTo ?? DIRTY_TO;
   const sector = Buffer.alloc(SECTOR);
   const code: number[] = [];
   const at = () => code.length;
@@ -58,9 +70,15 @@ export function busyBootSector(): Buffer {
   const nextPage = at();
   code.push(0x89, 0x17); //                             mov  [edi], edx
   code.push(0x81, 0xc7, ...le32(PAGE)); //              add  edi, PAGE
-  code.push(0x81, 0xff, ...le32(DIRTY_TO)); //          cmp  edi, DIRTY_TO
+  code.push(0x81, 0xff, ...le32(dirtyTo)); //            cmp  edi, dirtyTo
   code.push(0x72, (nextPage - (at() + 2)) & 0xff); //   jb   nextPage
-  code.push(0xeb, (nextPass - (at() + 2)) & 0xff); //   jmp  nextPass
+  if (options.once) {
+    const halt = at();
+    code.push(0xf4); //                                 hlt (interrupts are off: for good)
+    code.push(0xeb, (halt - (at() + 2)) & 0xff); //     jmp  halt
+  } else {
+    code.push(0xeb, (nextPass - (at() + 2)) & 0xff); // jmp  nextPass
+  }
 
   if (code.length > GDT_OFFSET) throw new Error(`boot code is ${code.length} bytes, more than the ${GDT_OFFSET} before the GDT`);
   Buffer.from(code).copy(sector, 0);
