@@ -27,8 +27,8 @@ describe('renderCopyright', () => {
 
   test('a licence the file does not know stops the build, naming the package and the licence', () => {
     assert.throws(
-      () => renderCopyright('usr/lib/x', [pkg({ dir: 'typescript', name: 'typescript', version: '5.9.3', license: 'Apache-2.0' })]),
-      /typescript@5\.9\.3 \(node_modules\/typescript\) declares the licence "Apache-2\.0"/,
+      () => renderCopyright('usr/lib/x', [pkg({ dir: 'typescript', name: 'typescript', version: '5.9.3', license: 'MPL-2.0' })]),
+      /typescript@5\.9\.3 \(node_modules\/typescript\) declares the licence "MPL-2\.0"/,
     );
   });
 
