@@ -47,11 +47,12 @@ export class Handoff {
         ? await this.retryShared(entry, failures, first.demoted, first.said, hookDeadline)
         : first?.asked
           ? { failures, peersSaid: ` (peers said: ${first.said})` }
-          : await this.handOver(entry, failures, modes, hookDeadline);
+          : await this.demoteAtPeers(entry, failures, modes, hookDeadline);
       failures = outcome.failures;
       peersSaid = outcome.peersSaid;
     }
-    if (first?.asked || peersSaid !== '') this.ctx.metrics.handoffDone(failures.length === 0 ? 'ok' : 'failed', clock.now() - started);
+    // A handoff asked after a refusal is counted by demoteAtPeers.
+    if (first?.asked) this.ctx.metrics.handoffDone(failures.length === 0 ? 'ok' : 'failed', clock.now() - started);
     return { failures, peersSaid };
   }
 
