@@ -11,7 +11,8 @@ import { busyBootSector } from '../e2e/boot-sector.js';
 import { GUESTS, type Bed } from './bed.js';
 import type { GuestResult } from './agent-client.js';
 import type { Hypervisor } from './hypervisor.js';
-import { assertClean, waitActive, waitMode } from './lifecycle-tests.js';
+import { assertClean, waitMode } from './lifecycle-tests.js';
+import { waitActive } from './systemd-tests.js';
 import { domState, migrateArgs, mustVirsh, virsh } from './nested.js';
 import { describe } from './probe.js';
 import { say } from './prepare.js';
@@ -80,7 +81,7 @@ export function breakageTests(bed: () => Bed): void {
     const r = await bed().sampled(async () => {
       const migration = await crawl(bed(), ['--postcopy']);
       await a.mustRun(['systemctl', 'restart', 'virt-lvmlockd'], { timeoutMs: QUICK_MS });
-      await waitActive(a);
+      assert.equal(await waitActive(a), 'active');
       const views = await bed().views();
       assert.equal(views[1]!.locks.get(busy.lv), 'sh', `hvB lost its sh while hvA's daemon restarted: ${describe(views)}`);
       await mustVirsh(a, ['migrate-postcopy', busy.name]);

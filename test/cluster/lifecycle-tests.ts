@@ -13,6 +13,7 @@ import type { Hypervisor } from './hypervisor.js';
 import { define, domState, mustVirsh, virsh } from './nested.js';
 import { describe, type Mode } from './probe.js';
 import { say } from './prepare.js';
+import { waitActive } from './systemd-tests.js';
 import { VG } from './stack.js';
 import type { StatusJson } from '../../src/cli/format.js';
 
@@ -33,17 +34,6 @@ export async function waitMode(bed: Bed, hv: Hypervisor, lv: string, want: Mode 
     if (Date.now() > deadline) assert.fail(`${hv.host.name}: ${VG}/${lv} is ${mine.locks.get(lv) ?? 'not held'}, not ${want ?? 'released'}, after ${waitMs / 1000} s: ${describe(views)}`);
     await sleep(500);
   }
-}
-
-/** Polls `systemctl is-active` until the unit is active; fails after 90 s. */
-export async function waitActive(hv: Hypervisor): Promise<void> {
-  let state = '';
-  for (let i = 0; i < 90; i++) {
-    state = (await hv.run(['systemctl', 'is-active', 'virt-lvmlockd'], { timeoutMs: QUICK_MS })).stdout.trim();
-    if (state === 'active') return;
-    await sleep(1000);
-  }
-  assert.fail(`${hv.host.name}: virt-lvmlockd is "${state}" after 90 s`);
 }
 
 /** The daemon's own lock table (virt-lvmlockctl status --json): mode and domain name by LV. */
@@ -99,7 +89,7 @@ export function lifecycleTests(bed: () => Bed): void {
       await a.mustRun(['systemctl', 'start', 'virt-lvmlockd'], { timeoutMs: QUICK_MS });
     }
     await a.mustRun(['systemctl', 'restart', 'virt-lvmlockd'], { timeoutMs: QUICK_MS });
-    await waitActive(a);
+    assert.equal(await waitActive(a), 'active');
     const t = await table(a);
     assert.equal(t.get(`${VG}/${lv}`)?.mode, 'ex', `the restarted daemon's table: ${JSON.stringify([...t])}`);
     const views = await bed().views();

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { GUESTS, type Bed } from './bed.js';
 import type { Hypervisor } from './hypervisor.js';
 import { auditLines, clockOffset, daemonLines, guestNow, type AuditLine } from './journal.js';
-import { assertClean, waitMode } from './lifecycle-tests.js';
+import { assertClean, table, waitMode } from './lifecycle-tests.js';
 import { domState, migrateArgs, mustVirsh, virsh } from './nested.js';
 import { describe } from './probe.js';
 import { say } from './prepare.js';
@@ -119,8 +119,7 @@ async function plugged(bed: Bed, a: Hypervisor, plug: string, file: string): Pro
   const deadline = Date.now() + 30_000;
   let owner = '';
   while (Date.now() < deadline) {
-    const out = await a.mustRun(['virt-lvmlockctl', 'status', '--json'], { timeoutMs: QUICK_MS });
-    owner = (JSON.parse(out) as { locks: { lv: string; name: string }[] }).locks.find((l) => l.lv === `${VG}/${plug}`)?.name ?? '';
+    owner = (await table(a)).get(`${VG}/${plug}`)?.domain ?? '';
     if (owner === tiny.name) break;
     await new Promise((res) => setTimeout(res, 500));
   }

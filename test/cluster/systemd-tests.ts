@@ -15,7 +15,8 @@ import { CONFIG_PATH, daemonConfigYaml, identity } from './stack.js';
 const ACTIVE_WAIT_MS = 90_000;
 const QUICK_MS = 60_000;
 
-async function waitActive(hv: Hypervisor): Promise<string> {
+/** Polls `systemctl is-active virt-lvmlockd` until active or 90 s; returns the last state. */
+export async function waitActive(hv: Hypervisor): Promise<string> {
   const deadline = Date.now() + ACTIVE_WAIT_MS;
   let state = '';
   // Restart=on-failure may be between two tries: poll until active or the deadline.
